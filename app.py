@@ -1,0 +1,11 @@
+"""Start the faceforge web app: ``python app.py`` (then open http://127.0.0.1:7860)."""
+
+import os
+
+from faceforge.demo import build_app
+
+if __name__ == "__main__":
+    build_app().launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )

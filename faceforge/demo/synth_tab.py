@@ -1,0 +1,60 @@
+"""The "Synthetic faces" tab: every AU, the expression, its intensity, identity and pose as sliders."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from faceforge.data.synth.faces import render_face
+from faceforge.data.synth.sheet import draw_landmarks
+from faceforge.face.aus import FACEFORGE_AUS, au_label
+from faceforge.face.expressions import EXPRESSIONS
+
+
+def render_synthetic(
+    expression: str, intensity: float, identity: int, yaw: float, pitch: float, roll: float,
+    show_landmarks: bool, *au_values: float,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Render a face; the AU sliders add AUs on top of the expression. Returns the image and the final AUs."""
+    if len(au_values) != len(FACEFORGE_AUS):
+        raise gr.Error(f"expected {len(FACEFORGE_AUS)} AU values, got {len(au_values)}")
+    extra = {au: float(v) for au, v in zip(FACEFORGE_AUS, au_values) if v > 0}
+    face = render_face(identity=int(identity), expression=expression, intensity=float(intensity), aus=extra,
+                       pose=(float(yaw), float(pitch), float(roll)))
+    image = np.asarray(draw_landmarks(face.image, face.landmarks, zoom=3)) if show_landmarks else face.image
+    active = {au_label(au): round(float(v), 2) / 5.0 for au, v in zip(FACEFORGE_AUS, face.au_intensity) if v > 0}
+    return image, active
+
+
+def build_synth_tab() -> None:
+    """Add the tab's components and events to the current ``gr.Blocks``."""
+    gr.Markdown(
+        "**FaceForge-Synth** is faceforge's procedural face set: every face comes with its true facial action "
+        "units (AUs, FACS intensity 0-5), 68 landmarks, expression, intensity, identity and head pose. All "
+        "shipped models are trained and tested on it. Pick an expression, then add any AU with the sliders."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            expression = gr.Dropdown(list(EXPRESSIONS), value="happiness", label="Expression")
+            intensity = gr.Slider(0, 1, value=1.0, step=0.05, label="Expression intensity")
+            identity = gr.Number(value=1800, precision=0, minimum=0, label="Identity (seed; test split is 1800-1999)")
+            with gr.Row():
+                yaw = gr.Slider(-20, 20, value=0, step=1, label="Yaw")
+                pitch = gr.Slider(-15, 15, value=0, step=1, label="Pitch")
+                roll = gr.Slider(-15, 15, value=0, step=1, label="Roll")
+            show_landmarks = gr.Checkbox(value=True, label="Show the 68 landmarks")
+        with gr.Column(scale=1):
+            image = gr.Image(label="Rendered face", type="numpy", format="png", height=400)
+            aus_out = gr.Label(label="AU intensities (fraction of level E)", num_top_classes=18)
+    with gr.Accordion("Action units (added on top of the expression, 0-5)", open=False):
+        sliders = []
+        for row in range(0, len(FACEFORGE_AUS), 6):
+            with gr.Row():
+                for au in FACEFORGE_AUS[row : row + 6]:
+                    sliders.append(gr.Slider(0, 5, value=0, step=0.5, label=au_label(au)))
+    inputs = [expression, intensity, identity, yaw, pitch, roll, show_landmarks, *sliders]
+    render_btn = gr.Button("Render", variant="primary")
+    render_btn.click(render_synthetic, inputs, [image, aus_out], api_name="render_synthetic")
+    for component in inputs:  # live updates; sliders fire on release so dragging stays smooth
+        event = component.release if isinstance(component, gr.Slider) else component.change
+        event(render_synthetic, inputs, [image, aus_out], api_name=False)

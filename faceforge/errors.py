@@ -1,0 +1,23 @@
+"""Exceptions faceforge raises for bad input. Each carries a message meant to be shown to a person as is."""
+
+from __future__ import annotations
+
+
+class FaceForgeError(Exception):
+    """Base class of every error faceforge raises on purpose."""
+
+
+class ImageReadError(FaceForgeError, ValueError):
+    """The input is not a readable image (corrupt, empty, unsupported format)."""
+
+
+class ImageTooLargeError(FaceForgeError, ValueError):
+    """The input image is larger than the configured pixel limit."""
+
+
+class NoFaceFoundError(FaceForgeError, LookupError):
+    """No face was detected in the image."""
+
+
+class DatasetLayoutError(FaceForgeError, FileNotFoundError):
+    """A dataset folder does not have the layout its loader expects."""
