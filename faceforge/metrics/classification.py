@@ -1,0 +1,256 @@
+"""AU detection and expression classification metrics, returned as plain dicts that print as paper tables.
+
+* AU occurrence (IGCN Tables 1-2, MPENet Table 2): per-AU F1 and accuracy and their averages over the AUs,
+  where F1 = 2 TP / (2 TP + FP + FN) of the binary occurrence labels.
+* Expression recognition (FSR-FER, GroupGAN): overall accuracy, per-class accuracy (recall) and the
+  confusion matrix with named rows (true class) and columns (predicted class).
+
+Inputs may be torch tensors or NumPy arrays. :func:`format_table` renders any ``{row: {column: value}}`` dict
+(and so every result here) as an aligned text table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
+
+from faceforge.face.aus import FACEFORGE_AUS
+from faceforge.face.expressions import EXPRESSIONS
+
+__all__ = [
+    "au_metrics",
+    "binarize",
+    "classification_accuracy",
+    "confusion_matrix",
+    "expression_metrics",
+    "format_table",
+    "predicted_classes",
+]
+
+AVERAGE = "avg"
+
+
+def _numpy(values: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def binarize(
+    pred: torch.Tensor | np.ndarray, *, threshold: float = 0.5, from_logits: bool = False
+) -> np.ndarray:
+    """Occurrence decisions from scores: ``sigmoid(pred) >= threshold`` for logits, ``pred >= threshold``
+    otherwise (so 0/1 labels pass through unchanged).
+
+    Args:
+        pred: (N, K) probabilities, logits or 0/1 labels.
+        threshold: Decision threshold on the probability.
+        from_logits: Treat ``pred`` as logits.
+
+    Returns:
+        (N, K) bool array.
+    """
+    scores = _numpy(pred).astype(np.float64)
+    if from_logits:
+        scores = 1.0 / (1.0 + np.exp(-scores))
+    return scores >= threshold
+
+
+def _au_columns(aus: Sequence[int | str], count: int) -> list[str]:
+    if len(aus) != count:
+        raise ValueError(
+            f"{count} AU columns but {len(aus)} AU names; pass aus= (e.g. BP4D_AUS or DISFA_AUS from "
+            "faceforge.face.aus) matching the label columns"
+        )
+    return [a if isinstance(a, str) else f"AU{a}" for a in aus]
+
+
+def au_metrics(
+    pred: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    aus: Sequence[int | str] = FACEFORGE_AUS,
+    threshold: float = 0.5,
+    from_logits: bool = False,
+    mask: torch.Tensor | np.ndarray | None = None,
+    undefined_f1: float = math.nan,
+) -> dict[str, dict[str, float]]:
+    """Per-AU F1 and accuracy of multi-label AU occurrence predictions, with their averages.
+
+    An AU whose valid ground truth holds no positive has an undefined F1 (recall is 0 / 0). It is reported
+    as ``undefined_f1`` (NaN by default) and NaNs are left out of the average; pass ``undefined_f1=0.0`` to
+    count such AUs as 0, as scikit-learn's ``f1_score`` does. An AU with no valid label at all gets NaN
+    accuracy as well.
+
+    Args:
+        pred: (N, K) probabilities, logits (``from_logits=True``) or 0/1 labels.
+        target: (N, K) 0/1 ground truth; entries outside {0, 1} must be masked out.
+        aus: The K AU numbers (or column names) in column order; default faceforge's 18 AUs.
+        threshold: Decision threshold on the probability.
+        from_logits: Treat ``pred`` as logits.
+        mask: Optional (N, K) validity mask, True (or 1) where the label is known.
+        undefined_f1: F1 reported for an AU without positive labels.
+
+    Returns:
+        ``{"f1": {"AU1": ..., ..., "avg": ...}, "accuracy": {...}}`` with values in [0, 1].
+    """
+    decided = binarize(pred, threshold=threshold, from_logits=from_logits)
+    truth = _numpy(target)
+    if decided.shape != truth.shape or truth.ndim != 2:
+        raise ValueError(f"pred and target must both be (N, K); got {decided.shape} and {truth.shape}")
+    valid = np.ones(truth.shape, dtype=bool) if mask is None else _numpy(mask).astype(bool)
+    if valid.shape != truth.shape:
+        raise ValueError(f"mask shape {valid.shape} differs from target shape {truth.shape}")
+    if not np.isin(truth[valid], (0, 1)).all():
+        raise ValueError("target holds values other than 0 and 1; mask unknown labels with mask=")
+    positive = truth.astype(bool)
+    tp = (decided & positive & valid).sum(axis=0)
+    fp = (decided & ~positive & valid).sum(axis=0)
+    fn = (~decided & positive & valid).sum(axis=0)
+    tn = (~decided & ~positive & valid).sum(axis=0)
+    count = valid.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), undefined_f1)
+        accuracy = np.where(count > 0, (tp + tn) / count, math.nan)
+    columns = _au_columns(aus, truth.shape[1])
+    return {"f1": _with_average(columns, f1), "accuracy": _with_average(columns, accuracy)}
+
+
+def _with_average(columns: list[str], values: np.ndarray) -> dict[str, float]:
+    row = {name: float(v) for name, v in zip(columns, values)}
+    finite = values[~np.isnan(values)]
+    row[AVERAGE] = float(finite.mean()) if finite.size else math.nan
+    return row
+
+
+def predicted_classes(pred: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Class indices from (N,) integer predictions or (N, C) scores (argmax over C).
+
+    Returns:
+        (N,) int64 array.
+    """
+    array = _numpy(pred)
+    if array.ndim == 2:
+        return array.argmax(axis=1).astype(np.int64)
+    if array.ndim != 1:
+        raise ValueError(f"expected (N,) class indices or (N, C) scores, got shape {array.shape}")
+    return array.astype(np.int64)
+
+
+def _class_pairs(
+    pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, num_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    predicted, truth = predicted_classes(pred), _numpy(target).astype(np.int64)
+    if predicted.shape != truth.shape or truth.size == 0:
+        raise ValueError(f"need matching non-empty (N,) labels; got {predicted.shape} and {truth.shape}")
+    if num_classes is None:
+        return predicted, truth
+    for name, labels in (("pred", predicted), ("target", truth)):
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"{name} holds class indices outside 0..{num_classes - 1}")
+    return predicted, truth
+
+
+def classification_accuracy(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> float:
+    """Fraction of samples whose predicted class (argmax of scores, or the given index) equals the target.
+
+    Args:
+        pred: (N,) class indices or (N, C) scores.
+        target: (N,) class indices.
+
+    Returns:
+        Accuracy in [0, 1].
+    """
+    predicted, truth = _class_pairs(pred, target)
+    return float((predicted == truth).mean())
+
+
+def confusion_matrix(
+    pred: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    class_names: Sequence[str] = EXPRESSIONS,
+    normalize: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Confusion matrix with rows = true class and columns = predicted class, keyed by class name.
+
+    Args:
+        pred: (N,) class indices or (N, C) scores.
+        target: (N,) class indices in 0..C-1.
+        class_names: The C class names in index order; default faceforge's eight expressions.
+        normalize: Divide each row by its total (rows of absent classes become NaN), as papers plot them.
+
+    Returns:
+        ``{true_name: {predicted_name: count or fraction}}``.
+    """
+    predicted, truth = _class_pairs(pred, target, len(class_names))
+    counts = _sk_confusion_matrix(truth, predicted, labels=np.arange(len(class_names))).astype(np.float64)
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            counts = np.where(totals > 0, counts / totals, math.nan)
+    return {
+        true_name: {pred_name: float(v) for pred_name, v in zip(class_names, row)}
+        for true_name, row in zip(class_names, counts)
+    }
+
+
+def expression_metrics(
+    pred: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    class_names: Sequence[str] = EXPRESSIONS,
+) -> dict[str, dict[str, float]]:
+    """Expression recognition summary: per-class accuracy (recall), their mean, and overall accuracy.
+
+    A class absent from ``target`` gets NaN and is left out of the mean.
+
+    Args:
+        pred: (N,) class indices or (N, C) scores.
+        target: (N,) class indices in 0..C-1.
+        class_names: The C class names in index order.
+
+    Returns:
+        ``{"accuracy": {name: recall, ..., "avg": mean class accuracy, "overall": accuracy}}``.
+    """
+    rows = confusion_matrix(pred, target, class_names=class_names, normalize=True)
+    per_class = np.array([rows[name][name] for name in class_names])
+    row = _with_average(list(class_names), per_class)
+    row["overall"] = classification_accuracy(pred, target)
+    return {"accuracy": row}
+
+
+def format_table(
+    rows: Mapping[str, Mapping[str, float]], *, percent: bool = False, digits: int = 2, corner: str = ""
+) -> str:
+    """Aligned text table of ``{row: {column: value}}``, e.g. ``format_table(au_metrics(...), percent=True)``.
+
+    Args:
+        rows: Row name to a mapping of column name to value; columns appear in first-seen order.
+        percent: Multiply values by 100 (papers print F1 and accuracy in %).
+        digits: Digits after the decimal point.
+        corner: Text of the top-left cell.
+
+    Returns:
+        The table; missing cells and NaN print as ``-``.
+    """
+    columns: list[str] = []
+    for row in rows.values():
+        columns.extend(c for c in row if c not in columns)
+
+    def cell(value: float | None) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        return f"{value * 100 if percent else value:.{digits}f}"
+
+    table = [[corner, *columns]]
+    table += [[name, *(cell(row.get(c)) for c in columns)] for name, row in rows.items()]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return "\n".join(
+        "  ".join(text.ljust(w) if i == 0 else text.rjust(w) for i, (text, w) in enumerate(zip(line, widths)))
+        for line in table
+    )

@@ -1,0 +1,255 @@
+"""Y-channel PSNR/SSIM and AU / expression classification metrics (faceforge.metrics)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+from sklearn.metrics import accuracy_score, f1_score
+
+from faceforge.face.aus import BP4D_AUS, FACEFORGE_AUS
+from faceforge.metrics import (
+    ImageQualityMeter,
+    au_metrics,
+    batch_psnr_y,
+    batch_ssim_y,
+    binarize,
+    classification_accuracy,
+    confusion_matrix,
+    expression_metrics,
+    format_table,
+    predicted_classes,
+    psnr_y,
+    rgb_to_y,
+    ssim_y,
+    y_channel,
+)
+
+
+def _gray(value: int, *, batch: int = 1, size: int = 32) -> np.ndarray:
+    return np.full((batch, size, size, 3), value, dtype=np.uint8)
+
+
+def _faces(seed: int, batch: int = 2, size: int = 48) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(batch, 3, size + 4, size + 4, generator=g), 5, 1)
+    return smooth.to(torch.float64)
+
+
+# ---------------------------------------------------------------------------------------------- Y channel
+
+
+def test_y_of_known_colours():
+    # MATLAB rgb2ycbcr: Y = 16 + 65.481 R + 128.553 G + 24.966 B.
+    colours = torch.tensor([[1, 1, 1], [0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float64)
+    expected = [235.0, 16.0, 81.481, 144.553, 40.966]
+    y_torch = rgb_to_y(colours.view(5, 3, 1, 1)).flatten()
+    torch.testing.assert_close(y_torch, torch.tensor(expected, dtype=torch.float64))
+    y_numpy = y_channel((colours.numpy() * 255).astype(np.uint8).reshape(5, 1, 1, 3)).ravel()
+    np.testing.assert_allclose(y_numpy, expected, atol=1e-9)
+    rounded = y_channel(colours.view(5, 3, 1, 1), round_y=True).ravel()
+    np.testing.assert_allclose(rounded, [235, 16, 81, 145, 41])
+
+
+def test_tensor_and_uint8_inputs_agree():
+    hr = _faces(0)
+    uint8 = (hr.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    np.testing.assert_allclose(y_channel(hr), y_channel(uint8), atol=1e-9)
+    np.testing.assert_allclose(y_channel(hr[0]), y_channel(uint8[0]), atol=1e-9)  # unbatched forms
+    with pytest.raises(ValueError):
+        y_channel(np.zeros((2, 8, 8, 4), dtype=np.uint8))
+
+
+# --------------------------------------------------------------------------------------------------- PSNR
+
+
+def test_psnr_hand_computed():
+    # Grey v gives Y = 16 + 219 v / 255, so grey 110 vs 100 differs by 2190 / 255 in Y everywhere:
+    # PSNR = 20 log10(255 / (2190 / 255)) = 20 log10(65025 / 2190) = 29.452724920555838 dB.
+    np.testing.assert_allclose(psnr_y(_gray(110), _gray(100)), [29.452724920555838], atol=1e-9)
+    # The same error on half the pixels halves the MSE: + 10 log10(2) dB.
+    half = _gray(100)
+    half[:, :16] = 110
+    np.testing.assert_allclose(psnr_y(half, _gray(100)), [32.46302487719565], atol=1e-9)
+    torch.testing.assert_close(
+        batch_psnr_y(torch.full((1, 3, 8, 8), 110 / 255), torch.full((1, 3, 8, 8), 100 / 255)),
+        torch.tensor([29.452724920555838]),
+    )
+
+
+def test_psnr_identical_is_inf_and_crop_border():
+    hr = _gray(90, batch=2)
+    assert np.isinf(psnr_y(hr, hr)).all()
+    sr = hr.copy()
+    sr[:, :3] = 200  # damage only a 3-pixel top border
+    assert np.isfinite(psnr_y(sr, hr)).all()
+    assert np.isinf(psnr_y(sr, hr, crop_border=3)).all()
+    assert torch.isinf(batch_psnr_y(torch.ones(2, 3, 8, 8), torch.ones(2, 3, 8, 8))).all()
+
+
+def test_quantize_rounds_float_images_to_8_bits():
+    hr = torch.full((1, 3, 16, 16), 128 / 255, dtype=torch.float64)
+    sr = hr + 0.4 / 255  # invisible once saved as 8-bit
+    assert np.isinf(psnr_y(sr, hr))
+    assert np.isfinite(psnr_y(sr, hr, quantize=False))
+
+
+def test_batch_psnr_matches_reference_without_quantization():
+    hr, sr = _faces(1), _faces(2)
+    np.testing.assert_allclose(
+        batch_psnr_y(sr, hr, crop_border=4).numpy(), psnr_y(sr, hr, crop_border=4, quantize=False), rtol=1e-10
+    )
+
+
+# --------------------------------------------------------------------------------------------------- SSIM
+
+
+def test_ssim_identical_is_one_and_constant_images_by_hand():
+    hr = _faces(3)
+    np.testing.assert_allclose(ssim_y(hr, hr), [1.0, 1.0])
+    # Flat images have zero (co)variance, so SSIM = (2 a b + C1) / (a^2 + b^2 + C1), C1 = (0.01 * 255)^2.
+    a, b, c1 = 16 + 219 * 100 / 255, 16 + 219 * 110 / 255, (0.01 * 255) ** 2
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)
+    assert expected == pytest.approx(0.9967349750759956)
+    np.testing.assert_allclose(ssim_y(_gray(110), _gray(100)), [expected], rtol=1e-9)
+
+
+def test_ssim_matches_skimage_wang_settings():
+    hr, sr = _faces(4), _faces(5)
+    hr_y, sr_y = y_channel(hr), y_channel(sr)
+    ref = [
+        structural_similarity(
+            h, s, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        for s, h in zip(sr_y, hr_y)
+    ]
+    ours = ssim_y(sr, hr)
+    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    assert 0.0 < ours.min() < ours.max() < 1.0
+    torch_ssim = batch_ssim_y(sr, hr).numpy()
+    np.testing.assert_allclose(torch_ssim, ssim_y(sr, hr, quantize=False), atol=1e-9)
+
+
+def test_batch_ssim_is_differentiable():
+    hr = _faces(6, batch=1, size=16)
+    sr = (hr + 0.05 * _faces(7, batch=1, size=16)).requires_grad_(True)
+    batch_ssim_y(sr, hr).sum().backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+
+
+def test_image_quality_meter_averages_images():
+    meter = ImageQualityMeter()
+    meter.update(_gray(110, batch=2), _gray(100, batch=2))
+    meter.update(_gray(100), _gray(100))
+    first = meter.compute()
+    assert first["count"] == 3 and math.isinf(first["psnr"])  # an identical pair makes the mean inf
+    assert first["ssim"] == pytest.approx((2 * 0.9967349750759956 + 1) / 3)
+    with pytest.raises(ValueError):
+        ImageQualityMeter().compute()
+    hr, sr = _faces(8), _faces(9)
+    meter = ImageQualityMeter(crop_border=2)
+    meter.update(sr[:1], hr[:1])
+    meter.update(sr[1:], hr[1:])
+    result = meter.compute()
+    assert result["count"] == 2
+    assert result["psnr"] == pytest.approx(psnr_y(sr, hr, crop_border=2).mean())
+    assert result["ssim"] == pytest.approx(ssim_y(sr, hr, crop_border=2).mean())
+
+
+# ------------------------------------------------------------------------------------------------ AU F1
+
+
+# Hand-worked example, 4 samples x 3 AUs:
+#   AU1: TP 2, FP 0, FN 1, TN 1 -> F1 = 4 / 5 = 0.8,    acc = 3 / 4
+#   AU2: no positive label     -> F1 undefined,         acc = 3 / 4 (one false positive)
+#   AU4: TP 1, FP 1, FN 0, TN 2 -> F1 = 2 / 3,           acc = 3 / 4
+
+
+def test_au_f1_hand_worked():
+    pred = np.array([[1, 0, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0]])
+    true = np.array([[1, 0, 0], [1, 0, 1], [1, 0, 0], [0, 0, 0]])
+    result = au_metrics(pred, true, aus=(1, 2, 4))
+    assert result["f1"]["AU1"] == pytest.approx(0.8)
+    assert math.isnan(result["f1"]["AU2"])
+    assert result["f1"]["AU4"] == pytest.approx(2 / 3)
+    assert result["f1"]["avg"] == pytest.approx((0.8 + 2 / 3) / 2)  # the undefined AU is left out
+    assert result["accuracy"] == pytest.approx({"AU1": 0.75, "AU2": 0.75, "AU4": 0.75, "avg": 0.75})
+    counted = au_metrics(pred, true, aus=(1, 2, 4), undefined_f1=0.0)
+    assert counted["f1"]["AU2"] == 0.0 and counted["f1"]["avg"] == pytest.approx((0.8 + 2 / 3) / 3)
+
+
+def test_au_metrics_match_sklearn_on_random_labels():
+    rng = np.random.default_rng(0)
+    true = (rng.random((200, 12)) < 0.3).astype(int)
+    prob = np.clip(true * 0.4 + rng.random((200, 12)) * 0.6, 0, 1)
+    result = au_metrics(torch.from_numpy(prob), torch.from_numpy(true), aus=BP4D_AUS)
+    pred = prob >= 0.5
+    for k, au in enumerate(BP4D_AUS):
+        assert result["f1"][f"AU{au}"] == pytest.approx(f1_score(true[:, k], pred[:, k]))
+        assert result["accuracy"][f"AU{au}"] == pytest.approx(accuracy_score(true[:, k], pred[:, k]))
+    assert list(result["f1"]) == [f"AU{a}" for a in BP4D_AUS] + ["avg"]
+
+
+def test_au_metrics_logits_threshold_and_mask():
+    logits = torch.tensor([[2.0, -1.0], [-0.5, 0.3], [0.1, 3.0]])
+    assert binarize(logits, from_logits=True).tolist() == [[True, False], [False, True], [True, True]]
+    strict = binarize(torch.sigmoid(logits), threshold=0.6)
+    assert strict.tolist() == [[True, False], [False, False], [False, True]]
+    # BP4D-style unknown labels (9) are fine once masked out; sample 2 of AU "b" is unknown.
+    true = np.array([[1, 1], [0, 9], [1, 1]])
+    mask = true != 9
+    result = au_metrics(logits, true, aus=("a", "b"), from_logits=True, mask=mask)
+    assert result["f1"] == pytest.approx({"a": 1.0, "b": 2 / 3, "avg": (1 + 2 / 3) / 2})
+    assert result["accuracy"] == pytest.approx({"a": 1.0, "b": 0.5, "avg": 0.75})
+    with pytest.raises(ValueError, match="mask"):
+        au_metrics(logits, true, aus=("a", "b"), from_logits=True)
+    with pytest.raises(ValueError, match="aus="):
+        au_metrics(np.zeros((3, 5)), np.zeros((3, 5)))
+    assert len(au_metrics(np.zeros((3, 18)), np.zeros((3, 18)))["f1"]) == len(FACEFORGE_AUS) + 1
+
+
+# ------------------------------------------------------------------------------------- expression classes
+
+
+def test_confusion_matrix_and_accuracy():
+    names = ("neutral", "happiness", "sadness")
+    target = np.array([0, 0, 1, 1, 1, 2])
+    scores = np.eye(3)[[0, 1, 1, 1, 2, 2]] + 0.01  # argmax = [0, 1, 1, 1, 2, 2]
+    assert predicted_classes(scores).tolist() == [0, 1, 1, 1, 2, 2]
+    assert classification_accuracy(scores, target) == pytest.approx(4 / 6)
+    counts = confusion_matrix(scores, target, class_names=names)
+    assert counts == {
+        "neutral": {"neutral": 1.0, "happiness": 1.0, "sadness": 0.0},
+        "happiness": {"neutral": 0.0, "happiness": 2.0, "sadness": 1.0},
+        "sadness": {"neutral": 0.0, "happiness": 0.0, "sadness": 1.0},
+    }
+    rates = confusion_matrix(torch.tensor([0, 1, 1, 1, 2, 2]), target, class_names=names, normalize=True)
+    assert rates["happiness"] == pytest.approx({"neutral": 0.0, "happiness": 2 / 3, "sadness": 1 / 3})
+    with pytest.raises(ValueError):
+        confusion_matrix(np.array([0, 3]), np.array([0, 1]), class_names=names)
+
+
+def test_expression_metrics_absent_class():
+    names = ("neutral", "anger", "fear")
+    result = expression_metrics(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), class_names=names)["accuracy"]
+    assert result["neutral"] == pytest.approx(2 / 3) and result["anger"] == 1.0
+    assert math.isnan(result["fear"])  # never in the ground truth: no recall, left out of the mean
+    assert result["avg"] == pytest.approx((2 / 3 + 1) / 2)
+    assert result["overall"] == pytest.approx(3 / 4)
+
+
+def test_format_table():
+    table = format_table(
+        {"Ours": {"AU1": 0.5, "AU2": float("nan"), "avg": 0.5}, "SRGAN": {"AU1": 0.25}},
+        percent=True,
+        digits=1,
+        corner="F1",
+    )
+    assert table.splitlines() == [
+        "F1      AU1  AU2   avg",
+        "Ours   50.0    -  50.0",
+        "SRGAN  25.0    -     -",
+    ]
