@@ -39,7 +39,9 @@ def test_synth_grid_command_writes_a_contact_sheet(tmp_path, capsys):
 
 
 def test_console_script_is_installed_and_reports_its_version():
-    result = subprocess.run([sys.executable, "-m", "faceforge.cli", "--version"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "faceforge.cli", "--version"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.startswith("faceforge ")
 
 
@@ -53,7 +55,9 @@ def test_synthetic_tab_renders_through_the_api():
         client = gradio_client.Client(app.local_url, verbose=False)
         aus = [0.0] * 18
         aus[-1] = 5.0  # AU43 on top of happiness
-        path, label = client.predict("happiness", 1.0, 1803, 0, 0, 0, False, *aus, api_name="/render_synthetic")
+        path, label = client.predict(
+            "happiness", 1.0, 1803, 0, 0, 0, False, *aus, api_name="/render_synthetic"
+        )
         image = np.asarray(Image.open(path))
         assert image.shape == (128, 128, 3)
         names = {c["label"] for c in label["confidences"]}

@@ -6,4 +6,8 @@ parsed namespace, returning an exit code).
 
 COMMANDS: tuple[str, ...] = (
     "synth",
+    "prepare",
+    "eval",
+    "align",
+    "push",
 )

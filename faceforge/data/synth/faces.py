@@ -34,6 +34,10 @@ PEAK_AUS: dict[str, dict[int, float]] = {
     "contempt": {12: 3.8, 14: 4.2},
 }
 
+# Bumped whenever a change to the geometry or the renderer changes the pixels or labels of a sample, so
+# caches of rendered faces (faceforge.data.cache) are rebuilt.
+RENDER_VERSION = 2
+
 SPLITS = ("train", "val", "test")
 N_IDENTITIES = {"train": 1600, "val": 200, "test": 200}
 _SPLIT_OFFSET = {"train": 0, "val": 1600, "test": 1800}

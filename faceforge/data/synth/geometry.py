@@ -56,8 +56,8 @@ _AU_LEFT: dict[int, dict[int, tuple[float, float]]] = {
     # AU2 outer brow raiser (frontalis, pars lateralis): outer brows up, upper lid slightly exposed.
     2: {17: (-0.6, -6.5), 18: (0.0, -6.0), 19: (0.0, -4.0), 20: (0.0, -2.0), 21: (0.0, -0.6), 37: (0.0, -0.4)},
     # AU4 brow lowerer (corrugator, depressor supercilii): brows down and drawn together.
-    4: {17: (0.5, 2.0), 18: (1.0, 3.0), 19: (1.6, 3.6), 20: (2.6, 4.6), 21: (3.4, 5.2), 37: (0.0, 0.6),
-        38: (0.0, 0.8)},
+    4: {17: (0.5, 1.2), 18: (1.0, 2.2), 19: (1.8, 3.4), 20: (2.8, 5.0), 21: (3.6, 6.4), 37: (0.0, 0.6),
+        38: (0.0, 0.8)},  # the inner ends drop most: the brows slant into a V
     # AU5 upper lid raiser (levator palpebrae superioris): upper lids up, more sclera above the iris.
     5: {37: (0.0, -3.4), 38: (0.0, -3.4), 36: (-0.3, -0.4), 39: (0.0, -0.2)},
     # AU6 cheek raiser (orbicularis oculi, pars orbitalis): cheeks up, lower lids pushed up, crow's feet.
@@ -73,9 +73,9 @@ _AU_LEFT: dict[int, dict[int, tuple[float, float]]] = {
     10: {49: (0.0, -3.6), 50: (0.0, -4.2), 51: (0.0, -4.2), 61: (0.0, -3.8), 62: (0.0, -3.9), 48: (0.0, -1.0),
          60: (0.0, -1.6), 31: (0.0, -1.0), 32: (0.0, -0.8), 33: (0.0, -0.6)},
     # AU12 lip corner puller (zygomaticus major): lip corners up and out, cheeks raised.
-    12: {48: (-6.0, -6.0), 60: (-5.5, -5.0), 49: (-3.0, -3.2), 59: (-3.5, -4.2), 61: (-1.5, -1.6),
-         67: (-2.0, -2.2), 58: (-1.0, -1.6), 50: (-1.0, -0.8), 2: (-0.5, -1.0), 3: (-0.5, -1.0),
-         40: (0.0, -0.8), 41: (0.0, -0.8)},
+    12: {48: (-6.5, -7.5), 60: (-6.0, -6.6), 49: (-3.2, -3.6), 59: (-3.8, -5.0), 61: (-1.6, -1.8),
+         67: (-2.2, -2.6), 58: (-1.2, -2.0), 50: (-1.0, -0.8), 2: (-0.5, -1.0), 3: (-0.5, -1.0),
+         40: (0.0, -0.8), 41: (0.0, -0.8)},  # the lower lip's middle stays: the mouth curves into a U
     # AU14 dimpler (buccinator): lip corners tightened inwards, dimples beside them.
     14: {48: (1.6, -0.6), 60: (1.5, -0.5), 49: (0.5, 0.0), 59: (0.5, 0.0)},
     # AU15 lip corner depressor (depressor anguli oris): lip corners down.

@@ -220,7 +220,10 @@ def _draw_shading(cv: Canvas, P: np.ndarray, ident: Identity, skin: np.ndarray, 
         cv.soft_ellipse(cheek, (11, 8), blush, 34 + 30 * a[6])
         # AU6: the raised cheek bulges under the eye (highlight) with a furrow below the lower lid.
         if a[6] > 0 or a[12] > 0:
-            cv.soft_ellipse(cheek + np.array([0, -1.0]), (9, 5.5), _shade(skin, 1.12), 70 * max(a[6], 0.6 * a[12]))
+            bulge = max(a[6], 0.6 * a[12])
+            cv.soft_ellipse(cheek + np.array([0, -1.0]), (9, 5.5), _shade(skin, 1.15), 95 * bulge)
+            cv.line(catmull_rom(np.array([cheek + [-side * 9, 5], cheek + [0, 7.5], cheek + [side * 8, 4]]),
+                                closed=False), _shade(skin, 0.7), 0.8, 110 * bulge)  # shadow under the bulge
         # Eye socket shadow between brow and upper lid.
         brow = P[17:22] if side < 0 else P[22:27]
         cv.soft_ellipse((brow.mean(0) + e) / 2 + np.array([0, 1.5]), (11, 5.5), _shade(skin, 0.7), 40)

@@ -1,0 +1,49 @@
+"""``faceforge eval``: a model's paper-style table on a dataset split, printed and written as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a model on a dataset split (paper-style table + JSON)")
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--dataset", default="synth", help="synth, synth-peak, synth-weak, or a prepared dataset name")
+    p.add_argument("--root", default=None, help="prepared dataset folder (real datasets)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--length", type=int, default=None, help="number of synthetic samples (default: the split's)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=None, help="JSON file to write (default: eval-<dataset>-<split>.json)")
+    p.set_defaults(func=run)
+
+
+def _clean(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    import faceforge
+    from faceforge.evaluation import build_eval_dataset, evaluate
+    from faceforge.metrics.classification import format_table
+
+    model = faceforge.from_pretrained(args.model)
+    dataset = build_eval_dataset(args.dataset, split=args.split, root=args.root, length=args.length)
+    result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device)
+    print(f"{model.config.model_type} {args.model} on {args.dataset}/{args.split} "
+          f"({result['details']['samples']} samples), %:")
+    print(format_table(result["table"], percent=True, corner=args.dataset))
+    out = args.out or Path(f"eval-{args.dataset}-{args.split}.json")
+    payload = {"model": str(args.model), "model_type": model.config.model_type, "dataset": args.dataset,
+               "split": args.split, **result}
+    out.write_text(json.dumps(_clean(payload), indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,95 @@
+"""Render a synthetic split once into uint8 arrays on disk, then train epochs from a memory map.
+
+Rendering costs about 4 ms a face; a training epoch should not pay it again. ``cached_synth`` renders
+``SynthFaces(split, size=..., length=..., seed=...)`` with a DataLoader over every core into
+``<cache>/synth-<split>-<size>-<length>-<seed>/`` (``images.npy`` (N, H, W, 3) uint8 plus ``labels.npz``)
+and returns a Dataset with the same sample keys. The cache root is ``$FACEFORGE_CACHE`` or
+``~/.cache/faceforge``. An interrupted render leaves no ``done`` marker and is redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+LABEL_KEYS = ("landmarks", "au_intensity", "au_occurrence", "expression", "intensity", "identity", "pose")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("FACEFORGE_CACHE", Path.home() / ".cache" / "faceforge"))
+
+
+class ArrayFaces(Dataset):
+    """Faces from ``images.npy`` (memory-mapped uint8) and ``labels.npz``, as dicts like ``SynthFaces``'s.
+
+    Args:
+        folder: a folder written by ``write_arrays``.
+        hflip: flip images (and landmarks, with the point order mirrored) at random with probability 0.5;
+            AU and expression labels are left-right symmetric and stay as they are.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, hflip: bool = False):
+        self.folder = Path(folder)
+        self.images = np.load(self.folder / "images.npy", mmap_mode="r")
+        with np.load(self.folder / "labels.npz") as z:
+            self.labels = {k: z[k] for k in z.files}
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict:
+        img = torch.from_numpy(np.array(self.images[index])).permute(2, 0, 1).float().div_(255)
+        out = {k: torch.as_tensor(v[index]) for k, v in self.labels.items()}
+        out["expression"], out["identity"] = int(out["expression"]), int(out["identity"])
+        out["intensity"] = float(out["intensity"])
+        if self.hflip and torch.rand(()) < 0.5:
+            from faceforge.face.landmarks import flip_landmarks
+
+            img = img.flip(-1)
+            out["landmarks"] = torch.from_numpy(flip_landmarks(out["landmarks"].numpy(), img.shape[-1])).float()
+        out["image"] = img
+        return out
+
+
+def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = None, batch_size: int = 64) -> Path:
+    """Render every sample of ``dataset`` into ``folder`` (images.npy, labels.npz, meta.json, done)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "done").unlink(missing_ok=True)
+    n = len(dataset)
+    first = dataset[0]
+    h, w = first["image"].shape[-2:]
+    images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w, 3))
+    labels: dict[str, list] = {k: [] for k in LABEL_KEYS}
+    workers = (os.cpu_count() or 1) if num_workers is None else num_workers
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
+    pos = 0
+    for batch in loader:
+        b = batch["image"].shape[0]
+        images[pos : pos + b] = (batch["image"].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        for k in LABEL_KEYS:
+            labels[k].append(np.asarray(batch[k]))
+        pos += b
+    images.flush()
+    np.savez(folder / "labels.npz", **{k: np.concatenate(v) for k, v in labels.items()})
+    (folder / "meta.json").write_text(json.dumps({"length": n, "size": [int(h), int(w)]}))
+    (folder / "done").touch()
+    return folder
+
+
+def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed: int = 0, hflip: bool = False,
+                 num_workers: int | None = None, root: Path | None = None) -> ArrayFaces:
+    """``SynthFaces(split, size, length, seed)`` rendered once into the cache, returned as ``ArrayFaces``."""
+    from faceforge.data.synth import SynthFaces
+    from faceforge.data.synth.faces import RENDER_VERSION
+
+    dataset = SynthFaces(split, size=size, length=length, seed=seed)
+    folder = (root or cache_root()) / f"synth-v{RENDER_VERSION}-{split}-{size}-{len(dataset)}-{seed}"
+    if not (folder / "done").is_file():
+        write_arrays(dataset, folder, num_workers=num_workers)
+    return ArrayFaces(folder, hflip=hflip)

@@ -1,0 +1,67 @@
+"""The AU detector: a timm ResNet-18 over the faceforge AUs, as MPENet's AU branch
+(``004_22aececcdc79dbf1.txt``: "we use ResNet-18 as AU classifier").
+
+Trained with the weighted multi-label cross-entropy + weighted Dice loss of MPENet Eq. (6)-(8)
+(``faceforge.losses.au``). It supervises IGCN, MPENet and the editing models; a separately trained instance
+with another backbone is the *evaluator* that scores their outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+import torch
+
+from faceforge.face.aus import FACEFORGE_AUS
+from faceforge.modeling import FaceForgeModel, ModelConfig
+
+
+@dataclass
+class AUDetectorConfig(ModelConfig):
+    model_type: str = "au_detector"
+    backbone: str = "resnet18"  # any timm architecture name (weights are never downloaded)
+    aus: tuple[int, ...] = FACEFORGE_AUS
+    image_size: int = 128
+    drop_rate: float = 0.1
+    threshold: float = 0.5  # probability above which an AU is called present
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.aus:
+            raise ValueError("aus must list at least one AU")
+        if self.image_size < 32:
+            raise ValueError(f"image_size must be >= 32, got {self.image_size}")
+        if not timm.is_model(self.backbone):
+            raise ValueError(f"unknown timm backbone {self.backbone!r}")
+
+
+class AUDetector(FaceForgeModel):
+    """Multi-label AU occurrence detector.
+
+    Input: (B, 3, H, W) RGB in [0, 1] (aligned faces; resized to ``image_size`` if needed).
+    Output: (B, n_aus) logits, AU order ``config.aus``.
+    """
+
+    config_class = AUDetectorConfig
+
+    def __init__(self, config: AUDetectorConfig):
+        super().__init__(config)
+        self.net = timm.create_model(config.backbone, pretrained=False, num_classes=len(config.aus),
+                                     drop_rate=config.drop_rate)
+
+    @classmethod
+    def tiny_config(cls) -> AUDetectorConfig:
+        return AUDetectorConfig(backbone="resnet10t", image_size=32)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-1] != self.config.image_size or images.shape[-2] != self.config.image_size:
+            images = torch.nn.functional.interpolate(images, size=self.config.image_size, mode="bilinear",
+                                                     antialias=True, align_corners=False)
+        return self.net((images - 0.5) / 0.25)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Probabilities (B, n_aus) and occurrences (B, n_aus) at ``config.threshold``."""
+        prob = torch.sigmoid(self(images))
+        return {"probability": prob, "occurrence": (prob >= self.config.threshold).float()}

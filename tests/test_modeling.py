@@ -1,0 +1,305 @@
+"""Every registered model builds, runs, saves and reloads exactly; every broken folder fails clearly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Literal
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+import faceforge
+from faceforge.modeling import FaceForgeModel, ModelConfig, ModelLoadError
+from faceforge.models.au_detector import AUDetector, AUDetectorConfig
+from faceforge.models.expression import ExpressionClassifier, ExpressionClassifierConfig
+from faceforge.registry import get_model_class
+
+MODELS = faceforge.list_models()
+
+# The output shape of each model's forward for its tiny config and a batch of 2 (others: batch dim checked).
+EXPECTED_OUTPUT_SHAPES = {
+    "au_detector": lambda config: (2, len(config.aus)),
+    "expression_classifier": lambda config: (2, len(config.classes)),
+}
+
+
+def tensors(output) -> list[torch.Tensor]:
+    """Every tensor in a (nested) forward output."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, list | tuple):
+        return [t for item in output for t in tensors(item)]
+    return []
+
+
+def trained_like(model_type: str, seed: int = 0) -> FaceForgeModel:
+    """A tiny model whose weights and buffers (BatchNorm statistics) are not the constructor's defaults."""
+    torch.manual_seed(seed)
+    cls = get_model_class(model_type)
+    model = cls(cls.tiny_config())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+        model.train()
+        model(*model.example_inputs(2, seed=seed))  # updates running statistics
+    return model.eval()
+
+
+def assert_identical(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for kind in ("named_parameters", "named_buffers"):
+        left, right = dict(getattr(a, kind)()), dict(getattr(b, kind)())
+        assert left.keys() == right.keys(), kind
+        for name, value in left.items():
+            assert value.dtype == right[name].dtype, name
+            assert torch.equal(value, right[name]), f"{kind} {name} differs"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> tuple[FaceForgeModel, Path]:
+    """A small saved model (ExpressionClassifier) to break in the error tests."""
+    model = trained_like("expression_classifier")
+    folder = tmp_path_factory.mktemp("expression")
+    model.save_pretrained(folder)
+    return model, folder
+
+
+def copy_folder(folder: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in folder.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+# --- every registered model ---------------------------------------------------------------------------
+def test_registry_lists_the_models_and_maps_each_type_to_its_class():
+    assert MODELS == sorted(MODELS) and {"au_detector", "expression_classifier"} <= set(MODELS)
+    for model_type in MODELS:
+        cls = get_model_class(model_type)
+        assert issubclass(cls, FaceForgeModel)
+        assert cls.config_class.model_type_default() == model_type
+
+
+@pytest.mark.parametrize("model_type", MODELS)
+def test_forward_pass_of_the_tiny_config(model_type):
+    model = trained_like(model_type)
+    with torch.no_grad():
+        outputs = tensors(model(*model.example_inputs(2)))
+    assert outputs, "forward returned no tensor"
+    for out in outputs:
+        assert out.shape[0] == 2 and torch.isfinite(out).all()
+    if model_type in EXPECTED_OUTPUT_SHAPES:
+        assert tuple(outputs[0].shape) == EXPECTED_OUTPUT_SHAPES[model_type](model.config)
+
+
+@pytest.mark.parametrize("model_type", MODELS)
+def test_save_and_reload_gives_the_identical_network(model_type, tmp_path):
+    model = trained_like(model_type)
+    model.save_pretrained(tmp_path)
+    assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in tmp_path.iterdir()}
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["model_type"] == model_type and written["faceforge_version"] == faceforge.__version__
+
+    cls = type(model)
+    inputs = model.example_inputs(2, seed=1)
+    for loaded in (faceforge.from_pretrained(tmp_path), cls.from_pretrained(tmp_path),
+                   FaceForgeModel.from_pretrained(str(tmp_path))):
+        assert type(loaded) is cls
+        assert loaded.config == model.config
+        assert not any(m.training for m in loaded.modules()), "from_pretrained must return an eval-mode model"
+        assert_identical(model, loaded)
+        with torch.no_grad():
+            for a, b in zip(tensors(model(*inputs)), tensors(loaded(*inputs)), strict=True):
+                assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("model_type", MODELS)
+def test_config_survives_json_and_refuses_another_model_type(model_type):
+    config_class = get_model_class(model_type).config_class
+    config = get_model_class(model_type).tiny_config()
+    assert config_class.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="model_type"):
+        config_class(model_type="not_" + model_type)
+    with pytest.raises(TypeError):
+        config_class(no_such_field=1)
+
+
+def test_weights_stored_in_fp16_load_into_an_fp32_model(tmp_path):
+    model = trained_like("expression_classifier")
+    model.save_pretrained(tmp_path / "fp32")
+    model.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+    with safe_open(str(tmp_path / "fp16" / "model.safetensors"), "pt") as f:
+        dtypes = {f.get_tensor(k).dtype for k in f.keys()}  # noqa: SIM118
+    assert dtypes == {torch.float16, torch.int64}  # BatchNorm's num_batches_tracked stays an integer
+    half_size = (tmp_path / "fp16" / "model.safetensors").stat().st_size
+    assert half_size < 0.6 * (tmp_path / "fp32" / "model.safetensors").stat().st_size
+
+    loaded = faceforge.from_pretrained(tmp_path / "fp16")
+    for name, value in model.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == value.dtype, name
+        expected = value.half().to(value.dtype) if value.is_floating_point() else value
+        assert torch.equal(got, expected), name
+    with pytest.raises(ValueError, match="floating-point"):
+        model.save_pretrained(tmp_path / "bad", dtype=torch.int8)
+
+
+# --- config validation -------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, field", [
+    (lambda: AUDetectorConfig(image_size=16), "image_size"),
+    (lambda: AUDetectorConfig(backbone="no_such_net"), "backbone"),
+    (lambda: AUDetectorConfig(aus=()), "aus"),
+    (lambda: AUDetectorConfig(image_size="128"), "image_size"),
+    (lambda: AUDetectorConfig(image_size=True), "image_size"),
+    (lambda: AUDetectorConfig(aus=(1, "AU2")), "aus"),
+    (lambda: AUDetectorConfig(threshold="high"), "threshold"),
+    (lambda: ExpressionClassifierConfig(layout="vgg99"), "layout"),
+    (lambda: ExpressionClassifierConfig(width=0.0), "width"),
+    (lambda: ExpressionClassifierConfig(classes=("happiness",)), "classes"),
+    (lambda: ExpressionClassifierConfig(classes=("a", 2)), "classes"),
+])
+def test_configs_refuse_bad_values_naming_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+def test_config_type_checks_cover_literals_optionals_and_nested_tuples():
+    @dataclasses.dataclass
+    class ToyConfig(ModelConfig):
+        model_type: str = "toy"
+        mode: Literal["a", "b"] = "a"
+        scale: float = 1
+        pairs: tuple[tuple[int, int], ...] = ((1, 2),)
+        extra: int | None = None
+
+    config = ToyConfig.from_dict({"model_type": "toy", "pairs": [[3, 4], [5, 6]], "scale": 2})
+    assert config.pairs == ((3, 4), (5, 6)) and config.scale == 2.0 and isinstance(config.scale, float)
+    assert ToyConfig(extra=3).extra == 3
+    for bad in ({"mode": "c"}, {"pairs": ((1, 2, 3),)}, {"extra": "3"}, {"scale": None}):
+        with pytest.raises(ValueError):
+            ToyConfig(**bad)
+    with pytest.raises(ModelLoadError, match="not a valid ToyConfig"):
+        ToyConfig.from_dict({"mode": "c"})
+
+
+def test_model_refuses_another_config_class():
+    with pytest.raises(TypeError, match="AUDetectorConfig"):
+        AUDetector(ExpressionClassifier.tiny_config())
+
+
+# --- clear errors for broken folders -----------------------------------------------------------------
+def edit_config(folder: Path, **changes) -> None:
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+def test_unknown_model_type(saved, tmp_path):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    edit_config(folder, model_type="style_transfer_9000")
+    with pytest.raises(ModelLoadError, match=r"unknown model_type 'style_transfer_9000'.*au_detector"):
+        faceforge.from_pretrained(folder)
+
+
+def test_missing_weights(saved, tmp_path):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="no weights file model.safetensors"):
+        faceforge.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_weights(saved, tmp_path, damage):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes({"garbage": b"not a tensor file" * 10, "truncated": data[: len(data) // 2],
+                         "empty": b""}[damage])
+    with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
+        faceforge.from_pretrained(folder)
+
+
+def test_shape_mismatch_between_config_and_weights(saved, tmp_path):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    edit_config(folder, width=0.125)  # twice the channels the weights were saved with
+    with pytest.raises(ModelLoadError, match=r"wrong shape.*stages\.1\.0\.weight: "
+                                             r"file \(8, 8, 3, 3\) vs model \(16, 8, 3, 3\)"):
+        faceforge.from_pretrained(folder)
+
+
+def test_missing_and_unexpected_tensors(saved, tmp_path):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    state = load_file(str(folder / "model.safetensors"))
+    state.pop("head.1.bias")
+    state["head.2.weight"] = torch.zeros(1)
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"missing tensors \['head\.1\.bias'\].*unexpected tensors "
+                                             r"\['head\.2\.weight'\]"):
+        faceforge.from_pretrained(folder)
+
+
+def test_config_from_a_newer_faceforge(saved, tmp_path):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    edit_config(folder, faceforge_version="99.0.0")
+    with pytest.raises(ModelLoadError, match=r"written by faceforge 99\.0\.0, newer than this .*upgrade"):
+        faceforge.from_pretrained(folder)
+    edit_config(folder, faceforge_version=faceforge.__version__, attention_heads=4)
+    with pytest.raises(ModelLoadError, match=r"does not know the config keys \['attention_heads'\].*newer"):
+        faceforge.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "has no config.json"),
+    ("{not json", "not valid JSON"),
+    ('{"width": 0.25}', "has no model_type"),
+    ('{"model_type": "expression_classifier", "width": -1}', "not a valid ExpressionClassifierConfig.*width"),
+])
+def test_broken_config(saved, tmp_path, content, message):
+    folder = copy_folder(saved[1], tmp_path / "m")
+    if content is None:
+        (folder / "config.json").unlink()
+    else:
+        (folder / "config.json").write_text(content)
+    with pytest.raises(ModelLoadError, match=message):
+        faceforge.from_pretrained(folder)
+
+
+def test_class_from_pretrained_refuses_another_model(saved):
+    with pytest.raises(ModelLoadError, match="holds ExpressionClassifier.*not AUDetector"):
+        AUDetector.from_pretrained(saved[1])
+    with pytest.raises(ValueError, match="strictly"):
+        ExpressionClassifier.from_pretrained(saved[1], strict=False)
+    with pytest.raises(TypeError, match="width"):
+        ExpressionClassifier.from_pretrained(saved[1], width=2.0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_map_location_puts_the_loaded_model_on_the_gpu(saved):
+    model, folder = saved
+    loaded = faceforge.from_pretrained(folder, map_location="cuda")
+    assert {p.device.type for p in loaded.parameters()} == {"cuda"}
+    assert all(b.device.type == "cuda" for b in loaded.buffers())
+    cpu = {k: v.cpu() for k, v in loaded.state_dict().items()}
+    assert all(torch.equal(cpu[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("name, message", [
+    ("./no/such/folder", "no model folder ./no/such/folder"),
+    ("org/name/extra", "no model folder"),
+    ("org/bad name", "neither a model folder nor a Hub repo id"),
+])
+def test_neither_folder_nor_repo_id(name, message):
+    with pytest.raises(ModelLoadError, match=message):
+        faceforge.from_pretrained(name)
+
+
+def test_a_file_instead_of_a_folder(saved):
+    with pytest.raises(ModelLoadError, match="is a file; pass the folder"):
+        faceforge.from_pretrained(saved[1] / "model.safetensors")
