@@ -1,0 +1,140 @@
+"""Training task of the AU detector (``faceforge.models.au_detector``), MPENet's AU branch.
+
+Loss: MPENet Eq. (6)-(8), weighted multi-label cross-entropy + weighted Dice, with w_i from the AU
+occurrence rates of the training set (``faceforge.losses.au``). Run with ``train/configs/au_detector.yaml``
+(the supervisor) or ``train/configs/au_evaluator.yaml`` (the separately trained evaluator).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+
+from faceforge.face.aus import FACEFORGE_AUS
+from faceforge.losses import au_class_weights, au_loss
+from faceforge.metrics.classification import au_metrics
+from faceforge.models.au_detector import AUDetector, AUDetectorConfig
+from faceforge.training.task import Step, Task
+from faceforge.training.tasks.faces import dataset_card_name, face_split
+
+
+@dataclass
+class AUDetectorOptions:
+    backbone: str = "resnet18"
+    image_size: int = 96
+    drop_rate: float = 0.1
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.1  # fraction of the iterations with a linear learning-rate warm-up, then cosine decay
+    train_length: int = 24000  # synthetic training faces (rendered once, cached)
+    eval_length: int = 2000
+    test_length: int | None = None  # test faces the card reports on (None: the whole test split)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup * total`` updates, then cosine decay to zero."""
+    warm = max(1, int(warmup * total))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class AUDetectorTask(Task):
+    Options = AUDetectorOptions
+
+    def _aus(self) -> tuple[int, ...]:
+        return tuple(getattr(self.train_set, "aus", FACEFORGE_AUS))
+
+    def train_dataset(self):
+        self.train_set = face_split(self, "train", length=self.opts.train_length, hflip=True)
+        labels = getattr(self.train_set, "labels", None)
+        if labels is not None:
+            rates = torch.as_tensor(labels["au_occurrence"]).float().mean(0)
+        else:  # a real dataset: count once
+            rates = torch.stack([self.train_set[i]["au_occurrence"] for i in range(len(self.train_set))]).mean(0)
+        self.weights = au_class_weights(rates)
+        self.occurrence_rates = rates
+        return self.train_set
+
+    def eval_dataset(self):
+        return face_split(self, "val", length=self.opts.eval_length)
+
+    def build_networks(self):  # the loop builds the datasets first: self.train_set is there
+        config = AUDetectorConfig(backbone=self.opts.backbone, aus=self._aus(), image_size=self.opts.image_size,
+                                  drop_rate=self.opts.drop_rate)
+        return {"net": AUDetector(config)}
+
+    def build_optimizers(self):
+        return {"net": torch.optim.AdamW(self.nets["net"].parameters(), lr=self.opts.lr,
+                                         weight_decay=self.opts.weight_decay)}
+
+    def build_schedulers(self):
+        return {"net": warmup_cosine(self.optimizers["net"], self.total_steps, self.opts.warmup)}
+
+    def steps(self):
+        return [Step("net", self.au_step)]
+
+    def au_step(self, batch):
+        logits = self.nets["net"](batch["image"])
+        mask = batch.get("au_mask")
+        loss = au_loss(logits.float(), batch["au_occurrence"], self.weights.to(logits.device), mask)
+        return loss, {}
+
+    def _predict(self, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        probs, targets, masks = [], [], []
+        for batch in loader:
+            probs.append(torch.sigmoid(self.nets["net"](batch["image"]).float()).cpu())
+            targets.append(batch["au_occurrence"].cpu())
+            if "au_mask" in batch:
+                masks.append(batch["au_mask"].cpu())
+        return torch.cat(probs), torch.cat(targets), (torch.cat(masks) if masks else None)
+
+    def evaluate(self, loader) -> dict[str, float]:
+        prob, target, mask = self._predict(loader)
+        result = au_metrics(prob, target, aus=self._aus(), mask=mask)
+        return {"f1_avg": result["f1"]["avg"], "accuracy_avg": result["accuracy"]["avg"]}
+
+    def test_metrics(self) -> dict:
+        """Per-AU F1/accuracy on the identity-disjoint test split (the figures the card reports)."""
+        test = face_split(self, "test", length=self.opts.test_length)
+        loader = DataLoader(test, batch_size=128, num_workers=0)
+        batches = ({k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in b.items()} for b in loader)
+        prob, target, mask = self._predict(batches)
+        return au_metrics(prob, target, aus=self._aus(), mask=mask)
+
+    def export(self) -> AUDetector:
+        return self.nets["net"]
+
+    def card(self, metrics: dict[str, float]) -> dict:
+        data_id, data_text = dataset_card_name(self)
+        test = self.test_metrics()
+        rows = [{"name": f"{au} F1", "type": "f1", "value": round(v, 4), "dataset_name": data_id,
+                 "dataset_type": data_id, "dataset_split": "test"} for au, v in test["f1"].items()]
+        rows.append({"name": "mean accuracy", "type": "accuracy", "value": round(test["accuracy"]["avg"], 4),
+                     "dataset_name": data_id, "dataset_type": data_id, "dataset_split": "test"})
+        from faceforge.metrics.classification import format_table
+
+        table = format_table(test, percent=True, corner="test")
+        return {
+            "title": f"faceforge AU detector ({self.opts.backbone})",
+            "summary": (f"Multi-label facial action unit detector over {len(self._aus())} AUs "
+                        f"({', '.join(f'AU{a}' for a in self._aus())}): a timm {self.opts.backbone} on "
+                        f"{self.opts.image_size}x{self.opts.image_size} aligned faces, trained with MPENet's "
+                        f"weighted cross-entropy + weighted Dice loss (Eq. 6-8)."),
+            "pipeline_tag": "image-classification",
+            "datasets": [data_id],
+            "metrics": rows,
+            "training": {"data": data_text},
+            "sections": {"Results on the test split (identity-disjoint), %": f"```\n{table}\n```"},
+            "usage": ("import faceforge, torch\n"
+                      "model = faceforge.from_pretrained(\"hub_cards/au-detector\")  # or a Hub id\n"
+                      "faces = torch.rand(4, 3, 128, 128)  # aligned faces in [0, 1]\n"
+                      "out = model.predict(faces)  # probability and occurrence, (4, n_aus)"),
+        }
