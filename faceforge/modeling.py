@@ -406,7 +406,8 @@ def resolve_model_folder(repo_id_or_path: str | os.PathLike, *, revision: str | 
                          local_files_only: bool = False, token: str | bool | None = None) -> Path:
     """The local folder holding ``config.json`` and ``model.safetensors``.
 
-    A local folder is used as is. Anything else must be a Hub repo id (``ORG/NAME``): it is fetched with
+    A local folder is used as is; a shipped model's short name (``faceforge.shipped``) is its ``hub_cards/``
+    folder, or its Hub id when that folder is absent. Anything else must be a Hub repo id (``ORG/NAME``): it is fetched with
     ``huggingface_hub.snapshot_download`` (honouring ``HF_ENDPOINT``, ``HF_HOME``/``HF_HUB_CACHE`` and
     ``HF_TOKEN``), or found in the local Hugging Face cache when offline (``HF_HUB_OFFLINE=1`` or
     ``local_files_only=True``).
@@ -414,12 +415,17 @@ def resolve_model_folder(repo_id_or_path: str | os.PathLike, *, revision: str | 
     Raises:
         ModelLoadError: neither a folder nor a repo id; not cached while offline; repo or revision not found.
     """
+    from faceforge.shipped import shipped_location
+
     path = Path(repo_id_or_path).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise ModelLoadError(f"{path} is a file; pass the folder that holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    repo_id = str(repo_id_or_path)
+    shipped = shipped_location(str(repo_id_or_path))  # a short name such as "au-detector"
+    if shipped is not None and Path(shipped).is_dir():
+        return Path(shipped)
+    repo_id = shipped or str(repo_id_or_path)
     if _looks_like_path(repo_id):
         raise ModelLoadError(f"no model folder {repo_id} (and it is not a Hub repo id ORG/NAME)")
     try:

@@ -42,3 +42,43 @@ def test_au_loss_is_their_sum_and_masks_unknown_labels():
     flipped = target.clone()
     flipped[:, 0] = 1 - flipped[:, 0]  # changing a masked-out label changes nothing
     assert torch.allclose(au_loss(logits, target, w, mask), au_loss(logits, flipped, w, mask))
+
+
+def test_perceptual_loss_uses_a_trained_classifier_and_never_a_random_network(tmp_path):
+    import pytest
+
+    from faceforge.losses import PerceptualLoss, PerceptualWeightsError
+    from faceforge.models.expression import ExpressionClassifier
+
+    with pytest.raises(PerceptualWeightsError, match="no trained expression classifier"):
+        PerceptualLoss.from_expression_classifier(tmp_path / "missing")
+    with pytest.raises(PerceptualWeightsError, match="does not exist"):
+        PerceptualLoss.from_timm_vgg19(tmp_path / "vgg19.safetensors")
+
+    model = ExpressionClassifier(ExpressionClassifier.tiny_config())
+    model.save_pretrained(tmp_path / "expr")  # a saved (here: tiny) classifier folder, as the shipped one
+    loss = PerceptualLoss.from_expression_classifier(tmp_path / "expr", layers=(0, 1))
+    x = torch.rand(2, 3, 32, 32)
+    assert float(loss(x, x)) == 0.0
+    y = x.clone().requires_grad_(True)
+    value = loss(y, torch.rand(2, 3, 32, 32))
+    value.backward()
+    assert value > 0 and y.grad is not None
+    assert all(not p.requires_grad for p in loss.network.parameters())
+    loss.train()
+    assert not loss.network.training  # feature statistics stay frozen
+
+
+def test_timm_vgg19_loads_from_a_local_weights_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from faceforge.losses import PerceptualLoss
+
+    reference = timm.create_model("vgg19", pretrained=False)
+    save_file(reference.state_dict(), str(tmp_path / "vgg19.safetensors"))
+    loss = PerceptualLoss.from_timm_vgg19(tmp_path / "vgg19.safetensors", layers=(0,))
+    loaded = loss.network.state_dict()
+    assert torch.equal(loaded["features_0.weight"], reference.state_dict()["features.0.weight"])  # from the file
+    x = torch.rand(1, 3, 64, 64)
+    assert float(loss(x, x)) == 0.0

@@ -566,3 +566,27 @@ def test_align_command_all_faces_succeeds(tmp_path, capsys):
     info = json.loads((tmp_path / "o" / "pair.json").read_text())
     assert [f["crop"] for f in info["faces"]] == ["pair_00.png", "pair_01.png"]
     assert "pair.png: 2 faces" in capsys.readouterr().out
+
+
+def test_a_photo_of_several_real_faces_goes_through_detect_align_paste_back(tmp_path, astronaut, detector, capsys):
+    # Two real faces in one photo: the astronaut, and a smaller copy of her beside.
+    small = np.asarray(Image.fromarray(astronaut).resize((320, 320), Image.BICUBIC))
+    photo = np.full((512, 860, 3), 128, np.uint8)
+    photo[:, :512] = astronaut
+    photo[96:416, 530:850] = small
+    faces = find_faces(photo, detector=detector)
+    assert len(faces) == 2
+    assert faces[0].box[0] < 512 <= faces[1].box[0]  # the larger (original) face first
+    for face in faces:
+        err = np.linalg.norm(face.crop_landmarks[27:48] - canonical_landmarks(128)[27:48], axis=1).mean()
+        assert err < 3.0  # eyes and nose land on the template (she smiles, so the mouth does not)
+    restored = [np.ascontiguousarray(f.crop[:, ::-1]) for f in faces]  # any model output: here, a mirror
+    out = paste_faces(photo, faces, restored)
+    for face in faces:
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        assert np.abs(out[y0:y1, x0:x1].astype(int) - photo[y0:y1, x0:x1]).mean() > 2  # each face changed
+    assert np.array_equal(out[:20, 512:530], photo[:20, 512:530])  # the strip between them did not
+    path = tmp_path / "two.png"
+    Image.fromarray(photo).save(path)
+    assert main(["align", str(path), "--out", str(tmp_path / "o"), "--all-faces"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["two.json", "two_00.png", "two_01.png"]

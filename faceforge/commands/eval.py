@@ -10,7 +10,8 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="evaluate a model on a dataset split (paper-style table + JSON)")
-    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--model", required=True,
+                   help="model folder, Hub repo id, or a shipped name (au-detector, au-evaluator, ...)")
     p.add_argument("--dataset", default="synth", help="synth, synth-peak, synth-weak, or a prepared dataset name")
     p.add_argument("--root", default=None, help="prepared dataset folder (real datasets)")
     p.add_argument("--split", default="test")

@@ -1,0 +1,43 @@
+"""Shipped models: short names resolve to hub_cards/ offline; every shipped folder loads and has a real card."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+import faceforge
+from faceforge import shipped
+from faceforge.models.au_detector import AUDetector
+
+
+def test_short_names_load_the_local_hub_cards_folder(tmp_path, monkeypatch):
+    model = AUDetector(AUDetector.tiny_config())
+    model.save_pretrained(tmp_path / "au-detector")
+    monkeypatch.setattr(shipped, "HUB_CARDS", tmp_path)
+    loaded = faceforge.from_pretrained("au-detector")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_short_names_fall_back_to_the_hub_id(tmp_path, monkeypatch):
+    monkeypatch.setattr(shipped, "HUB_CARDS", tmp_path)
+    assert shipped.shipped_location("au-evaluator") == "faceforge/au-evaluator"
+    assert shipped.shipped_location("not-a-model") is None
+
+
+SHIPPED_PRESENT = [n for n in shipped.SHIPPED_MODELS if (shipped.HUB_CARDS / n / "config.json").is_file()]
+
+
+@pytest.mark.parametrize("name", SHIPPED_PRESENT)
+def test_every_shipped_model_loads_and_has_a_card_with_test_results(name):
+    model = faceforge.from_pretrained(name)
+    assert not model.training
+    size = (shipped.HUB_CARDS / name / "model.safetensors").stat().st_size
+    assert size <= 25 * 2**20
+    card = ModelCard.load(shipped.HUB_CARDS / name / "README.md")
+    assert card.data.library_name == "faceforge" and card.data.pipeline_tag
+    results = card.data.eval_results
+    assert results and all(r.dataset_split.startswith("test") for r in results)
+    assert "FaceForge-Synth" in card.text
+    out = model(torch.rand(2, 3, 128, 128))
+    assert torch.isfinite(out).all()

@@ -1,0 +1,52 @@
+"""Copy a trained run's exported model into ``hub_cards/NAME`` as a shipped model (fp16 weights by default).
+
+    python train/publish.py runs/au_detector/model au-detector [--dtype float32]
+
+Writes ``hub_cards/NAME/{config.json, model.safetensors, README.md}``: the weights re-saved in the chosen
+dtype, the config, and the card the training run filled. It then reloads the written folder and checks that
+its outputs match the run's model on a batch of synthetic test faces, printing the largest difference, so
+fp16 storage is only kept where it does not change the results. Publish to the Hub with
+``faceforge push hub_cards/NAME --repo-id faceforge/NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+
+import faceforge
+from faceforge.shipped import HUB_CARDS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_model", type=Path, help="the run's exported model folder (runs/<task>/model)")
+    parser.add_argument("name", help="shipped name: the folder under hub_cards/")
+    parser.add_argument("--dtype", default="float16", choices=("float16", "float32"))
+    parser.add_argument("--tolerance", type=float, default=1e-2, help="largest output difference accepted")
+    args = parser.parse_args()
+
+    model = faceforge.from_pretrained(args.run_model)
+    out = HUB_CARDS / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, dtype=getattr(torch, args.dtype))
+    shutil.copyfile(args.run_model / "README.md", out / "README.md")  # the card the run filled
+
+    from faceforge.data.synth import SynthFaces
+
+    faces = torch.stack([SynthFaces("test", length=32)[i]["image"] for i in range(32)])
+    shipped = faceforge.from_pretrained(out)
+    with torch.no_grad():
+        diff = (model(faces) - shipped(faces)).abs().max().item()
+    size = (out / "model.safetensors").stat().st_size / 2**20
+    print(f"{out}: {args.dtype} weights, {size:.1f} MiB; largest output difference to the run's model {diff:.2e}")
+    if diff > args.tolerance:
+        raise SystemExit(f"{args.dtype} storage changes the outputs by {diff:.2e} > {args.tolerance}; "
+                         f"publish with --dtype float32")
+
+
+if __name__ == "__main__":
+    main()
