@@ -39,3 +39,20 @@ def test_prior_task_trains_and_exports(tiny_cache, config, options):
     assert "FaceForge-Synth" in card and "split: test" in card
     summary = json.loads((tiny_cache / "run" / "train_summary.json").read_text())
     assert summary  # the loop recorded the run
+
+
+def test_cached_synth_renders_once_and_matches_the_renderer(tmp_path, monkeypatch):
+    from faceforge.data.cache import cached_synth
+    from faceforge.data.synth import SynthFaces
+
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))
+    cached = cached_synth("val", length=6, num_workers=0, intensity_range=(0.85, 1.0))
+    direct = SynthFaces("val", length=6, intensity_range=(0.85, 1.0))
+    for i in (0, 5):
+        a, b = cached[i], direct[i]
+        assert (a["image"] - b["image"]).abs().max() <= 0.5 / 255 + 1e-6  # uint8 storage
+        assert torch.equal(a["au_intensity"], b["au_intensity"]) and a["expression"] == b["expression"]
+    folders = [p.name for p in tmp_path.iterdir()]
+    assert len(folders) == 1 and "intensity_range" in folders[0] and not folders[0].count(".tmp")
+    again = cached_synth("val", length=6, num_workers=0, intensity_range=(0.85, 1.0))
+    assert again.folder == cached.folder

@@ -4,13 +4,15 @@ Rendering costs about 4 ms a face; a training epoch should not pay it again. ``c
 ``SynthFaces(split, size=..., length=..., seed=...)`` with a DataLoader over every core into
 ``<cache>/synth-<split>-<size>-<length>-<seed>/`` (``images.npy`` (N, H, W, 3) uint8 plus ``labels.npz``)
 and returns a Dataset with the same sample keys. The cache root is ``$FACEFORGE_CACHE`` or
-``~/.cache/faceforge``. An interrupted render leaves no ``done`` marker and is redone.
+``~/.cache/faceforge``. A render goes to a private folder first and is renamed into place when complete, so an interrupted
+render is redone and concurrent renders never see each other's half-written files.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +85,24 @@ def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = No
 
 
 def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed: int = 0, hflip: bool = False,
-                 num_workers: int | None = None, root: Path | None = None) -> ArrayFaces:
-    """``SynthFaces(split, size, length, seed)`` rendered once into the cache, returned as ``ArrayFaces``."""
+                 num_workers: int | None = None, root: Path | None = None, **synth_kwargs) -> ArrayFaces:
+    """``SynthFaces(split, size=size, length=length, seed=seed, **synth_kwargs)`` rendered once into the
+    cache (a folder named by every argument and the renderer version), returned as ``ArrayFaces``."""
     from faceforge.data.synth import SynthFaces
     from faceforge.data.synth.faces import RENDER_VERSION
 
-    dataset = SynthFaces(split, size=size, length=length, seed=seed)
-    folder = (root or cache_root()) / f"synth-v{RENDER_VERSION}-{split}-{size}-{len(dataset)}-{seed}"
+    dataset = SynthFaces(split, size=size, length=length, seed=seed, **synth_kwargs)
+    extra = "".join(f"-{k}={v}" for k, v in sorted(synth_kwargs.items())).replace(" ", "")
+    folder = (root or cache_root()) / f"synth-v{RENDER_VERSION}-{split}-{size}-{len(dataset)}-{seed}{extra}"
     if not (folder / "done").is_file():
-        write_arrays(dataset, folder, num_workers=num_workers)
+        # Render into a private folder and rename it into place, so processes that render the same split at
+        # the same time (several trainings, several ranks) never read or write a half-written cache.
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_arrays(dataset, tmp, num_workers=num_workers)
+        if (folder / "done").is_file():  # another process finished first: use its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # an incomplete render left by an interrupted run
+            os.replace(tmp, folder)
     return ArrayFaces(folder, hflip=hflip)
