@@ -7,7 +7,6 @@ occurrence rates of the training set (``faceforge.losses.au``). Run with ``train
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +16,7 @@ from faceforge.face.aus import FACEFORGE_AUS
 from faceforge.losses import au_class_weights, au_loss
 from faceforge.metrics.classification import au_metrics
 from faceforge.models.au_detector import AUDetector, AUDetectorConfig
-from faceforge.training.task import Step, Task
-from faceforge.training.tasks.faces import dataset_card_name, face_split
+from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name, face_split
 
 
 @dataclass
@@ -34,19 +32,8 @@ class AUDetectorOptions:
     test_length: int | None = None  # test faces the card reports on (None: the whole test split)
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``warmup * total`` updates, then cosine decay to zero."""
-    warm = max(1, int(warmup * total))
 
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-class AUDetectorTask(Task):
+class AUDetectorTask(SingleNetworkTask):
     Options = AUDetectorOptions
 
     def _aus(self) -> tuple[int, ...]:
@@ -71,17 +58,7 @@ class AUDetectorTask(Task):
                                   drop_rate=self.opts.drop_rate)
         return {"net": AUDetector(config)}
 
-    def build_optimizers(self):
-        return {"net": torch.optim.AdamW(self.nets["net"].parameters(), lr=self.opts.lr,
-                                         weight_decay=self.opts.weight_decay)}
-
-    def build_schedulers(self):
-        return {"net": warmup_cosine(self.optimizers["net"], self.total_steps, self.opts.warmup)}
-
-    def steps(self):
-        return [Step("net", self.au_step)]
-
-    def au_step(self, batch):
+    def step(self, batch):  # MPENet Eq. (8)
         logits = self.nets["net"](batch["image"])
         mask = batch.get("au_mask")
         loss = au_loss(logits.float(), batch["au_occurrence"], self.weights.to(logits.device), mask)
@@ -108,9 +85,6 @@ class AUDetectorTask(Task):
         batches = ({k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in b.items()} for b in loader)
         prob, target, mask = self._predict(batches)
         return au_metrics(prob, target, aus=self._aus(), mask=mask)
-
-    def export(self) -> AUDetector:
-        return self.nets["net"]
 
     def card(self, metrics: dict[str, float]) -> dict:
         data_id, data_text = dataset_card_name(self)

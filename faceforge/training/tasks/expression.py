@@ -16,9 +16,7 @@ from torch.utils.data import DataLoader
 
 from faceforge.metrics.classification import expression_metrics, format_table
 from faceforge.models.expression import ExpressionClassifier, ExpressionClassifierConfig
-from faceforge.training.task import Step, Task
-from faceforge.training.tasks.au_detector import warmup_cosine
-from faceforge.training.tasks.faces import dataset_card_name, face_split
+from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name, face_split
 
 PEAK, WEAK = (0.85, 1.0), (0.15, 0.4)  # expression intensity ranges of the peak and weak test sets
 
@@ -38,7 +36,7 @@ class ExpressionOptions:
     test_length: int | None = None  # test faces the card reports on (None: the whole test split)
 
 
-class ExpressionTask(Task):
+class ExpressionTask(SingleNetworkTask):
     Options = ExpressionOptions
 
     def train_dataset(self):
@@ -52,17 +50,7 @@ class ExpressionTask(Task):
                                             image_size=self.opts.image_size, dropout=self.opts.dropout)
         return {"net": ExpressionClassifier(config)}
 
-    def build_optimizers(self):
-        return {"net": torch.optim.AdamW(self.nets["net"].parameters(), lr=self.opts.lr,
-                                         weight_decay=self.opts.weight_decay)}
-
-    def build_schedulers(self):
-        return {"net": warmup_cosine(self.optimizers["net"], self.total_steps, self.opts.warmup)}
-
-    def steps(self):
-        return [Step("net", self.ce_step)]
-
-    def ce_step(self, batch):
+    def step(self, batch):
         logits = self.nets["net"](batch["image"]).float()
         target = torch.as_tensor(batch["expression"], device=logits.device)
         loss = F.cross_entropy(logits, target, label_smoothing=self.opts.label_smoothing)
@@ -90,9 +78,6 @@ class ExpressionTask(Task):
             logits, target = self._predict(batches)
             rows[name] = expression_metrics(logits, target, class_names=self.nets["net"].config.classes)["accuracy"]
         return rows
-
-    def export(self) -> ExpressionClassifier:
-        return self.nets["net"]
 
     def card(self, metrics: dict[str, float]) -> dict:
         data_id, data_text = dataset_card_name(self)
