@@ -13,8 +13,6 @@ from faceforge.models.au_detector import AUDetector
 from faceforge.models.expression import ExpressionClassifier
 
 
-
-
 @pytest.mark.parametrize("cls, row", [(AUDetector, "f1"), (ExpressionClassifier, "accuracy")])
 def test_eval_command_prints_the_table_and_writes_json(tmp_path, capsys, cls, row):
     model = cls(cls.tiny_config())
