@@ -45,7 +45,7 @@ def test_console_script_is_installed_and_reports_its_version():
     assert result.returncode == 0 and result.stdout.startswith("faceforge ")
 
 
-def test_synthetic_tab_renders_through_the_api():
+def test_synthetic_tab_renders_and_reads_the_face_through_the_api():
     gradio_client = pytest.importorskip("gradio_client")
     from faceforge.demo import build_app
 
@@ -55,12 +55,16 @@ def test_synthetic_tab_renders_through_the_api():
         client = gradio_client.Client(app.local_url, verbose=False)
         aus = [0.0] * 18
         aus[-1] = 5.0  # AU43 on top of happiness
-        path, label = client.predict(
+        path, truth, detected, recognised = client.predict(
             "happiness", 1.0, 1803, 0, 0, 0, False, *aus, api_name="/render_synthetic"
         )
         image = np.asarray(Image.open(path))
         assert image.shape == (128, 128, 3)
-        names = {c["label"] for c in label["confidences"]}
+        names = {c["label"] for c in truth["confidences"]}
         assert {"AU6 Cheek raiser", "AU12 Lip corner puller", "AU43 Eyes closed"} <= names
+        # The shipped models read the rendered face: a smile with closed eyes.
+        assert recognised["label"] == "happiness"
+        found = {c["label"] for c in detected["confidences"] if c["confidence"] >= 0.5}
+        assert {"AU12 Lip corner puller", "AU43 Eyes closed"} <= found
     finally:
         app.close()

@@ -6,6 +6,8 @@ import gradio as gr
 import numpy as np
 
 from faceforge.data.synth.faces import render_face
+from faceforge.demo.models import model_id, read_face
+from faceforge.errors import FaceForgeError
 from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.face.aus import FACEFORGE_AUS, au_label
 from faceforge.face.expressions import EXPRESSIONS
@@ -14,8 +16,12 @@ from faceforge.face.expressions import EXPRESSIONS
 def render_synthetic(
     expression: str, intensity: float, identity: int, yaw: float, pitch: float, roll: float,
     show_landmarks: bool, *au_values: float,
-) -> tuple[np.ndarray, dict[str, float]]:
-    """Render a face; the AU sliders add AUs on top of the expression. Returns the image and the final AUs."""
+) -> tuple[np.ndarray, dict[str, float], dict[str, float], dict[str, float]]:
+    """Render a face; the AU sliders add AUs on top of the expression.
+
+    Returns the image, its true AU intensities (as fractions of level E), and what the shipped AU detector
+    and expression classifier read from it.
+    """
     if len(au_values) != len(FACEFORGE_AUS):
         raise gr.Error(f"expected {len(FACEFORGE_AUS)} AU values, got {len(au_values)}")
     extra = {au: float(v) for au, v in zip(FACEFORGE_AUS, au_values) if v > 0}
@@ -23,7 +29,12 @@ def render_synthetic(
                        pose=(float(yaw), float(pitch), float(roll)))
     image = np.asarray(draw_landmarks(face.image, face.landmarks, zoom=3)) if show_landmarks else face.image
     active = {au_label(au): round(float(v), 2) / 5.0 for au, v in zip(FACEFORGE_AUS, face.au_intensity) if v > 0}
-    return image, active
+    try:
+        detected, recognised = read_face(face.image)
+    except FaceForgeError as err:
+        gr.Warning(f"the AU and expression models could not be loaded: {err}")
+        detected, recognised = {}, {}
+    return image, active, detected, recognised
 
 
 def build_synth_tab() -> None:
@@ -45,7 +56,11 @@ def build_synth_tab() -> None:
             show_landmarks = gr.Checkbox(value=True, label="Show the 68 landmarks")
         with gr.Column(scale=1):
             image = gr.Image(label="Rendered face", type="numpy", format="png", height=400)
-            aus_out = gr.Label(label="AU intensities (fraction of level E)", num_top_classes=18)
+            aus_out = gr.Label(label="True AU intensities (fraction of level E)", num_top_classes=18)
+    with gr.Row():
+        detected = gr.Label(label=f"AUs the AU detector ({model_id('au')}) finds", num_top_classes=6)
+        recognised = gr.Label(label=f"Expression the classifier ({model_id('expression')}) reads",
+                              num_top_classes=3)
     with gr.Accordion("Action units (added on top of the expression, 0-5)", open=False):
         sliders = []
         for row in range(0, len(FACEFORGE_AUS), 6):
@@ -54,7 +69,8 @@ def build_synth_tab() -> None:
                     sliders.append(gr.Slider(0, 5, value=0, step=0.5, label=au_label(au)))
     inputs = [expression, intensity, identity, yaw, pitch, roll, show_landmarks, *sliders]
     render_btn = gr.Button("Render", variant="primary")
-    render_btn.click(render_synthetic, inputs, [image, aus_out], api_name="render_synthetic")
+    outputs = [image, aus_out, detected, recognised]
+    render_btn.click(render_synthetic, inputs, outputs, api_name="render_synthetic")
     for component in inputs:  # live updates; sliders fire on release so dragging stays smooth
         event = component.release if isinstance(component, gr.Slider) else component.change
-        event(render_synthetic, inputs, [image, aus_out], api_name=False)
+        event(render_synthetic, inputs, outputs, api_name=False)

@@ -6,12 +6,15 @@ from faceforge.training.config import ConfigError, RunConfig
 from faceforge.training.task import Task
 from faceforge.training.tasks.au_detector import AUDetectorTask
 from faceforge.training.tasks.expression import ExpressionTask
+from faceforge.training.tasks.mpenet import MPEGANTask, MPENetTask
 from faceforge.training.tasks.toy import ToyGAN
 
 TASKS: dict[str, type[Task]] = {
     "toy": ToyGAN,
     "au_detector": AUDetectorTask,
     "expression_classifier": ExpressionTask,
+    "mpenet": MPENetTask,
+    "mpegan": MPEGANTask,
 }
 
 

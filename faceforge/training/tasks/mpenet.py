@@ -1,0 +1,483 @@
+"""Training tasks of MPENet and MPEGAN (``faceforge.models.mpenet``; paper
+``004_22aececcdc79dbf1.txt``, Sec. 3.2 and 4.2).
+
+Data (Sec. 4.2): aligned faces with a border (144x144 for 128x128 crops: FaceForge-Synth rendered with
+``margin=8``, or a real set prepared with a margin), a random 128x128 crop and a random horizontal flip for
+training, the centre crop for evaluation; the 16x16 input is the MATLAB-bicubic x8 downsampling of the crop,
+rounded to 8 bits. Landmarks follow the crop and the flip.
+
+Losses, Eq. (13):
+
+    L = L_rec + lambda_align L_align + lambda_au L_au + lambda_per L_per + lambda_adv L_adv_G
+
+* Eq. (9)  L_rec: mean squared error of every step's output, averaged over the steps;
+* Eq. (5)  L_align: mean squared error between the predicted and the ground-truth heatmaps (Gaussians of
+  ``heatmap_sigma`` heatmap pixels at the ground-truth landmarks), averaged over the hourglasses
+  (intermediate supervision);
+* Eq. (6)-(8) L_au: weighted cross-entropy + weighted Dice of the AU branch on I_SR^2, weights from the AU
+  occurrence rates of the training set;
+* Eq. (10) L_per: squared distance of the deepest features of a frozen face network between I_SR^3 and I_HR
+  (the paper's VGG-Face relu5_3; here faceforge's expression classifier, last stage);
+* Eq. (11)-(12) L_adv: the non-saturating GAN loss against SRGAN's discriminator.
+
+``mpenet`` trains with lambda_per = lambda_adv = 0 (lambda_align 0.1, lambda_au 0.01); ``mpegan`` starts from
+a trained MPENet folder (``options.init``) and adds lambda_per = 0.1, lambda_adv = 0.001. Adam (0.9, 0.999,
+1e-8) at 1e-4 for both. Run with ``train/configs/mpenet.yaml`` and ``train/configs/mpegan.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from faceforge.data.degrade import imresize, to_low_resolution
+from faceforge.face.aus import FACEFORGE_AUS, au_index
+from faceforge.face.landmarks import flip_landmarks
+from faceforge.losses import au_class_weights, au_loss
+from faceforge.metrics.image import psnr_y, ssim_y
+from faceforge.models.mpenet import (
+    ABLATIONS,
+    MPEGANDiscriminator,
+    MPEGANDiscriminatorConfig,
+    MPENet,
+    MPENetConfig,
+)
+from faceforge.nn.heatmaps import landmark_heatmaps
+from faceforge.training.config import ConfigError
+from faceforge.training.task import Step, Task
+from faceforge.training.tasks.faces import dataset_card_name, face_split
+
+logger = logging.getLogger("faceforge.training")
+
+SHIPPED_AU_DETECTOR = "au-detector"
+# The options that are MPENetConfig fields of the same name.
+NETWORK_OPTIONS = ("image_size", "scale", "channels", "groups", "steps", "align_channels", "align_stacks",
+                   "hourglass_depth", "heatmap_sigma", "au_backbone", "au_image_size")
+
+
+class SuperResolutionFaces(Dataset):
+    """Aligned faces with a border -> HR crops, their LR inputs and labels.
+
+    Args:
+        faces: a dataset of samples with ``image`` (3, S, S) in [0, 1], ``landmarks`` (68, 2) pixels and
+            ``au_occurrence`` (n_aus,) (optionally ``au_mask``), S >= ``size``.
+        size: side of the HR crop (128).
+        scale: downsampling factor of the LR input (8: 16x16).
+        train: random crop and random horizontal flip; otherwise the centre crop.
+
+    Samples: ``image`` (3, size, size), ``lr`` (3, size / scale, size / scale) (MATLAB bicubic, 8-bit),
+    ``landmarks`` (68, 2) in the crop's pixels, ``au_occurrence`` and ``au_mask`` (n_aus,) floats (the mask is
+    1 where the label is known).
+    """
+
+    def __init__(self, faces: Dataset, *, size: int, scale: int, train: bool):
+        self.faces, self.size, self.scale, self.train = faces, size, scale, train
+        self.aus = tuple(getattr(faces, "aus", FACEFORGE_AUS))
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.faces[index]
+        image = torch.as_tensor(sample["image"]).float()
+        landmarks = torch.as_tensor(sample["landmarks"]).float()
+        side = image.shape[-1]
+        if image.shape[-2] != side or side < self.size:
+            raise ValueError(f"faces must be square and at least {self.size} pixels, got {tuple(image.shape)}")
+        margin = side - self.size
+        if self.train:
+            if torch.rand(()) < 0.5:  # horizontal flip (randomness from torch: seeded per sample by the loop)
+                image = image.flip(-1)
+                landmarks = torch.from_numpy(flip_landmarks(landmarks.numpy(), side)).float()
+            top, left = (int(v) for v in torch.randint(0, margin + 1, (2,)))
+        else:
+            top = left = margin // 2
+        crop = image[:, top:top + self.size, left:left + self.size].contiguous()
+        occurrence = torch.as_tensor(sample["au_occurrence"]).float()
+        mask = torch.as_tensor(sample["au_mask"]).float() if "au_mask" in sample else torch.ones_like(occurrence)
+        return {
+            "image": crop,
+            # "we obtain 16x16 LR inputs by bicubic downsampling" (MATLAB's kernel, stored as 8-bit images)
+            "lr": to_low_resolution(crop, self.size // self.scale, quantize=True),
+            "landmarks": landmarks - torch.tensor([left, top], dtype=torch.float32),
+            "au_occurrence": torch.nan_to_num(occurrence),
+            "au_mask": mask * torch.isfinite(occurrence),
+        }
+
+
+def occurrence_rates(faces: Dataset) -> torch.Tensor:
+    """(n_aus,) AU occurrence rates of a face dataset, over the samples where each label is known."""
+    labels = getattr(faces, "labels", None)
+    if isinstance(labels, dict) and "au_occurrence" in labels:
+        y = torch.as_tensor(np.asarray(labels["au_occurrence"])).float()
+        known = torch.as_tensor(np.asarray(labels["au_mask"])).float() if "au_mask" in labels else None
+    else:  # a dataset without a label table: read every sample once
+        samples = [faces[i] for i in range(len(faces))]
+        y = torch.stack([torch.as_tensor(s["au_occurrence"]).float() for s in samples])
+        known = (torch.stack([torch.as_tensor(s["au_mask"]).float() for s in samples])
+                 if "au_mask" in samples[0] else None)
+    known = torch.isfinite(y).float() if known is None else known * torch.isfinite(y)
+    return (torch.nan_to_num(y) * known).sum(0) / known.sum(0).clamp(min=1)
+
+
+@dataclass
+class MPENetOptions:
+    """Options of the ``mpenet`` task (paper defaults)."""
+
+    # network: MPENetConfig fields (the Table 4 variant picks the branches)
+    variant: str = "full"  # baseline | landmarks | landmarks_aus | full
+    image_size: int = 128
+    scale: int = 8
+    channels: int = 48
+    groups: int = 6
+    steps: int = 3
+    align_channels: int = 128
+    align_stacks: int = 2
+    hourglass_depth: int = 4
+    heatmap_sigma: float = 1.0  # target Gaussians, in heatmap pixels (32x32 heatmaps: 4 HR pixels)
+    au_backbone: str = "resnet18"
+    au_image_size: int = 128
+    # AU branch initialisation: a trained AU detector (shipped name, folder or Hub id; its backbone, input size
+    # and AU list then set the branch's); "" trains the branch from scratch. The shipped detector is used when
+    # it can be loaded and skipped (from scratch, with a warning) when it cannot; any other name must load.
+    au_init: str = SHIPPED_AU_DETECTOR
+    # data
+    crop_margin: int = 8  # training faces are (image_size + 2 margin) squares: 144 for random 128 crops
+    train_length: int = 24000  # synthetic training faces
+    eval_length: int = 500
+    test_length: int | None = 2000  # test faces the model card reports on (None: the whole split)
+    eval_split: str = "val"
+    # losses, Eq. (13)
+    rec_loss: str = "l2"  # Eq. (9) squared error; "l1" for an absolute error
+    lambda_align: float = 0.1
+    lambda_au: float = 0.01
+    # Adam, as Sec. 4.2
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    # evaluation: AU F1 / accuracy of the restored faces by a separately trained detector (Table 2); "" = off
+    au_evaluator: str = ""
+
+    def __post_init__(self) -> None:
+        if self.variant not in ABLATIONS:
+            raise ValueError(f"variant must be one of {', '.join(ABLATIONS)}, got {self.variant!r}")
+        if self.rec_loss not in ("l1", "l2"):
+            raise ValueError(f"rec_loss must be 'l1' or 'l2', got {self.rec_loss!r}")
+        if self.crop_margin < 0:
+            raise ValueError(f"crop_margin must be >= 0, got {self.crop_margin}")
+        if min(self.lambda_align, self.lambda_au) < 0:
+            raise ValueError("loss weights must be >= 0")
+
+
+class MPENetTask(Task):
+    """MPENet (PSNR-oriented): Eq. (13) with lambda_per = lambda_adv = 0; an EMA of the generator is exported."""
+
+    Options = MPENetOptions
+    opts: MPENetOptions
+    ema = ("g",)
+
+    # --- data ----------------------------------------------------------------------------------------------------
+    def _faces(self, split: str, length: int | None, *, train: bool) -> SuperResolutionFaces:
+        o = self.opts
+        faces = face_split(self, split, length=length, size=o.image_size, margin=o.crop_margin)
+        return SuperResolutionFaces(faces, size=o.image_size, scale=o.scale, train=train)
+
+    def train_dataset(self) -> Dataset:
+        self.train_set = self._faces("train", self.opts.train_length, train=True)
+        self.data_aus = self.train_set.aus
+        self.occurrence_rates = occurrence_rates(self.train_set.faces)
+        self.au_weights = au_class_weights(self.occurrence_rates)
+        return self.train_set
+
+    def eval_dataset(self) -> Dataset:
+        return self._faces(self.opts.eval_split, self.opts.eval_length, train=False)
+
+    # --- networks ------------------------------------------------------------------------------------------------
+    def _au_detector(self):
+        """The trained AU detector that initialises the AU branch, or None (from scratch)."""
+        import faceforge
+        from faceforge.modeling import ModelLoadError
+        from faceforge.models.au_detector import AUDetector
+
+        name = self.opts.au_init
+        if not name or not ABLATIONS[self.opts.variant][1]:
+            return None
+        try:
+            detector = faceforge.from_pretrained(name)
+        except ModelLoadError as err:
+            if name != SHIPPED_AU_DETECTOR:
+                raise ConfigError(f"options.au_init={name!r} cannot be loaded: {err}") from err
+            logger.warning("the shipped AU detector is not available (%s); the AU branch trains from scratch", err)
+            return None
+        if not isinstance(detector, AUDetector):
+            raise ConfigError(f"options.au_init={name!r} holds a {type(detector).__name__}, not an AUDetector")
+        return detector
+
+    def generator_config(self, detector=None) -> MPENetConfig:
+        """The MPENetConfig of the options (the AU branch's fields from ``detector`` when given)."""
+        o = self.opts
+        fields: dict[str, Any] = {name: getattr(o, name) for name in NETWORK_OPTIONS}
+        fields["aus"] = tuple(getattr(self, "data_aus", FACEFORGE_AUS))
+        if detector is not None:
+            d = detector.config
+            fields.update(aus=d.aus, au_backbone=d.backbone, au_image_size=d.image_size, au_drop_rate=d.drop_rate)
+        try:
+            return MPENetConfig.ablation(o.variant, **fields)
+        except ValueError as err:
+            raise ConfigError(f"options describe no valid MPENet: {err}") from err
+
+    def build_generator(self) -> MPENet:
+        detector = self._au_detector()
+        generator = MPENet(self.generator_config(detector))
+        self.au_init_source = ""
+        if detector is not None and generator.au_branch is not None:
+            generator.au_branch.load_state_dict(detector.state_dict())
+            self.au_init_source = self.opts.au_init
+        return generator
+
+    def _bind(self, generator: MPENet) -> None:
+        """Remember the generator's config and which of its AU outputs the data labels."""
+        self.g_config = generator.config
+        self.au_columns: list[int] | None = None
+        if generator.config.use_aus:
+            try:
+                self.au_columns = list(au_index(generator.config.aus, self.data_aus))
+            except ValueError as err:
+                raise ConfigError(f"the AU branch does not predict every AU of the data: {err}") from err
+
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        generator = self.build_generator()
+        self._bind(generator)
+        return {"g": generator}
+
+    def _adam(self, name: str, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam(self.nets[name].parameters(), lr=lr, betas=self.opts.betas, eps=self.opts.eps)
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self._adam("g", self.opts.lr)}
+
+    def steps(self) -> list[Step]:
+        return [Step("g", self.g_step)]
+
+    # --- losses --------------------------------------------------------------------------------------------------
+    def restoration_loss(self, batch: dict[str, torch.Tensor], out) -> tuple[torch.Tensor, dict[str, Any]]:
+        """L_rec + lambda_align L_align + lambda_au L_au (Eq. 13 without the GAN terms) and its logs."""
+        o, cfg, hr = self.opts, self.g_config, batch["image"]
+        distance = F.mse_loss if o.rec_loss == "l2" else F.l1_loss
+        # Eq. (9): L_rec = E[1/N sum_n ||I_HR - I_SR^n||^2]
+        rec = torch.stack([distance(sr.float(), hr) for sr in out["steps"]]).mean()
+        loss, logs = rec, {"rec": rec, "rec_last": distance(out["sr"].float(), hr)}
+        if out["heatmap_stacks"] is not None:
+            target = landmark_heatmaps(batch["landmarks"], size=out["heatmaps"].shape[-2:],
+                                       image_size=cfg.image_size, sigma=cfg.heatmap_sigma)
+            # Eq. (5): L_align = E[||H_align(I_SR^1) - L_gt||^2], on every hourglass's heatmaps
+            align = torch.stack([F.mse_loss(h.float(), target) for h in out["heatmap_stacks"]]).mean()
+            loss = loss + o.lambda_align * align
+            logs["align"] = align
+            logs["landmark_px"] = (out["landmarks"] - batch["landmarks"]).norm(dim=-1).mean()
+        if out["au_logits"] is not None:
+            logits = out["au_logits"].float()[:, self.au_columns]
+            # Eq. (6)-(8): L_au = L_cross + L_dice with w_i from the training set's occurrence rates
+            au = au_loss(logits, batch["au_occurrence"], self.au_weights.to(logits.device), batch["au_mask"])
+            loss = loss + o.lambda_au * au
+            logs["au"] = au
+        return loss, logs
+
+    def g_step(self, batch: dict[str, torch.Tensor]):
+        return self.restoration_loss(batch, self.nets["g"](batch["lr"]))
+
+    # --- evaluation ----------------------------------------------------------------------------------------------
+    def _evaluator(self):
+        if not self.opts.au_evaluator:
+            return None
+        if not hasattr(self, "_au_evaluator"):
+            import faceforge
+
+            self._au_evaluator = faceforge.from_pretrained(self.opts.au_evaluator).to(self.device).eval()
+        return self._au_evaluator
+
+    def evaluate(self, loader) -> dict[str, float]:
+        """PSNR / SSIM on Y of every step (Table 3) and of bicubic upsampling, landmark error of the alignment
+        branch in HR pixels, and with ``au_evaluator`` the AU F1 / accuracy of the restored faces (Table 2)."""
+        cfg = self.g_config
+        scores: dict[str, list[np.ndarray]] = {}
+        evaluator = self._evaluator()
+        probs, targets, masks = [], [], []
+
+        def add(key: str, values) -> None:
+            scores.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))
+
+        for batch in loader:
+            out = self.nets["g"](batch["lr"])
+            hr = batch["image"]
+            for t, sr in enumerate(out["steps"], start=1):
+                sr = sr.float().clamp(0, 1)
+                add(f"psnr_step{t}", psnr_y(sr, hr))
+                add(f"ssim_step{t}", ssim_y(sr, hr))
+            bicubic = imresize(batch["lr"], size=cfg.image_size, clamp=True)
+            add("psnr_bicubic", psnr_y(bicubic, hr))
+            add("ssim_bicubic", ssim_y(bicubic, hr))
+            if out["landmarks"] is not None:
+                add("landmark_px", (out["landmarks"] - batch["landmarks"]).norm(dim=-1).mean(-1).cpu())
+            if evaluator is not None:
+                probs.append(torch.sigmoid(evaluator(out["sr"].float().clamp(0, 1)).float()).cpu())
+                targets.append(batch["au_occurrence"].cpu())
+                masks.append(batch["au_mask"].cpu())
+        metrics = {key: float(np.concatenate(values).mean()) for key, values in scores.items()}
+        metrics["psnr"], metrics["ssim"] = metrics[f"psnr_step{cfg.steps}"], metrics[f"ssim_step{cfg.steps}"]
+        if evaluator is not None and probs:
+            from faceforge.metrics.classification import au_metrics
+
+            columns = list(au_index(evaluator.config.aus, self.data_aus))
+            result = au_metrics(torch.cat(probs)[:, columns], torch.cat(targets), aus=self.data_aus,
+                                mask=torch.cat(masks))
+            metrics["au_f1"], metrics["au_accuracy"] = result["f1"]["avg"], result["accuracy"]["avg"]
+        return metrics
+
+    def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each row: the LR input (nearest upsampling) | I_SR^1 | ... | I_SR^T | the HR face."""
+        out = self.nets["g"](batch["lr"])
+        lr = F.interpolate(batch["lr"], scale_factor=self.g_config.scale, mode="nearest")
+        return torch.cat([lr, *(sr.float().clamp(0, 1) for sr in out["steps"]), batch["image"]], dim=-1)
+
+    def export(self) -> MPENet:
+        return self.nets["g"]
+
+    # --- model card ----------------------------------------------------------------------------------------------
+    def test_metrics(self) -> dict[str, float]:
+        """``evaluate`` on the test split (centre crops), the figures the card reports."""
+        test = self._faces("test", self.opts.test_length, train=False)
+        loader = DataLoader(test, batch_size=self.run.eval_batch_size or self.run.batch_size, num_workers=0)
+        batches = ({k: v.to(self.device) for k, v in b.items()} for b in loader)
+        return self.evaluate(batches)
+
+    def _title(self) -> str:
+        return "faceforge MPENet" if self.opts.variant == "full" else f"faceforge MPENet ({self.opts.variant})"
+
+    def _summary(self) -> str:
+        cfg = self.g_config
+        lr = cfg.lr_size
+        return (f"x{cfg.scale} face super-resolution ({lr}x{lr} -> {cfg.image_size}x{cfg.image_size}, aligned faces) "
+                f"with a {cfg.steps}-step recurrent network that embeds facial landmarks and action units "
+                f"progressively (MPENet, Zhang and Liu; variant '{cfg.variant}').")
+
+    def card(self, metrics: dict[str, float]) -> dict:
+        cfg = self.g_config
+        data_id, data_text = dataset_card_name(self)
+        test = self.test_metrics()
+        rows = [{"name": f"{kind.upper()} (Y) step {t}", "type": kind, "value": round(test[f"{kind}_step{t}"], 4),
+                 "dataset_name": data_id, "dataset_type": data_id, "dataset_split": "test"}
+                for t in range(1, cfg.steps + 1) for kind in ("psnr", "ssim")]
+        lines = ["| output | PSNR-Y (dB) | SSIM-Y |", "|---|---|---|",
+                 f"| bicubic | {test['psnr_bicubic']:.2f} | {test['ssim_bicubic']:.4f} |"]
+        lines += [f"| step {t} | {test[f'psnr_step{t}']:.2f} | {test[f'ssim_step{t}']:.4f} |"
+                  for t in range(1, cfg.steps + 1)]
+        if "landmark_px" in test:
+            lines.append(f"\nMean landmark error of the alignment branch on step 1: {test['landmark_px']:.2f} px.")
+        training = {"data": f"{data_text}; random {cfg.image_size} crops of {cfg.image_size + 2 * self.opts.crop_margin}"
+                            f" faces with horizontal flips, MATLAB-bicubic x{cfg.scale} inputs"}
+        if cfg.use_aus:
+            training["AU branch"] = (f"initialised from {self.au_init_source}" if getattr(self, "au_init_source", "")
+                                     else "trained from scratch with the network")
+        lr = cfg.lr_size
+        return {
+            "title": self._title(),
+            "summary": self._summary(),
+            "pipeline_tag": "image-to-image",
+            "datasets": [data_id],
+            "metrics": rows,
+            "training": training,
+            "tags": ["face-super-resolution", "super-resolution", "action-units"],
+            "sections": {"Results on the test split (centre crops)": "\n".join(lines)},
+            "usage": ("import faceforge, torch\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
+                      f"lr = torch.rand(1, 3, {lr}, {lr})  # aligned faces, bicubic x{cfg.scale} downsampled\n"
+                      "out = model(lr)  # out['sr']: the restored face; out['steps'], out['landmarks'], ...\n"
+                      f"face = model.restore(lr)  # (1, 3, {cfg.image_size}, {cfg.image_size}) in [0, 1]"),
+        }
+
+
+@dataclass
+class MPEGANOptions(MPENetOptions):
+    """Options of the ``mpegan`` task: MPENet's, plus the GAN's. The network is the one in ``init``."""
+
+    init: str = ""  # the trained MPENet folder (or Hub id) the generator starts from (required)
+    lambda_per: float = 0.1
+    lambda_adv: float = 0.001
+    perceptual_model: str = "expression-classifier"  # trained ExpressionClassifier: name, folder or Hub id
+    perceptual_layers: tuple[int, ...] = (4,)  # its last stage, as the paper takes VGG-Face's relu5_3
+    lr_d: float = 1e-4
+    d_channels: int = 64
+    d_every: int = 1  # one discriminator update every d_every iterations
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.lambda_per, self.lambda_adv) < 0:
+            raise ValueError("loss weights must be >= 0")
+        if self.d_every < 1:
+            raise ValueError(f"d_every must be >= 1, got {self.d_every}")
+
+
+class MPEGANTask(MPENetTask):
+    """MPEGAN (perceptual): Eq. (13) in full, the generator initialised from a trained MPENet."""
+
+    Options = MPEGANOptions
+    opts: MPEGANOptions
+
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        from faceforge.losses import PerceptualLoss
+        from faceforge.modeling import ModelLoadError
+
+        o = self.opts
+        if not o.init:
+            raise ConfigError("mpegan starts from a trained MPENet: set options.init to its folder")
+        try:
+            # "we use the parameters of pretrained MPENet as initialization"
+            generator = MPENet.from_pretrained(o.init).train()
+        except ModelLoadError as err:
+            raise ConfigError(f"options.init={o.init!r} is not an MPENet folder: {err}") from err
+        self._bind(generator)
+        self.au_init_source = f"the MPENet of {o.init}"
+        discriminator = MPEGANDiscriminator(MPEGANDiscriminatorConfig(image_size=generator.config.image_size,
+                                                                      channels=o.d_channels))
+        perceptual = PerceptualLoss.from_expression_classifier(o.perceptual_model, layers=o.perceptual_layers,
+                                                               criterion="l2")
+        return {"g": generator, "d": discriminator, "perceptual": perceptual}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self._adam("g", self.opts.lr), "d": self._adam("d", self.opts.lr_d)}
+
+    def steps(self) -> list[Step]:
+        return [Step("d", self.d_step, every=self.opts.d_every), Step("g", self.g_step)]
+
+    def d_step(self, batch: dict[str, torch.Tensor]):
+        with torch.no_grad():
+            fake = self.nets["g"](batch["lr"])["sr"]
+        real_logit, fake_logit = self.nets["d"](batch["image"]).float(), self.nets["d"](fake).float()
+        # Eq. (12): L_adv_D = -E[log D(I_HR)] - E[log(1 - D(G(I_LR)))]   (log D = -softplus(-logit))
+        loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+        return loss, {"real": real_logit.mean(), "fake": fake_logit.mean()}
+
+    def g_step(self, batch: dict[str, torch.Tensor]):
+        o = self.opts
+        out = self.nets["g"](batch["lr"])
+        loss, logs = self.restoration_loss(batch, out)
+        # Eq. (10): L_per = E[||phi(I_HR) - phi(I_SR^3)||^2]
+        per = self.nets["perceptual"](out["sr"].float(), batch["image"])
+        # Eq. (11): L_adv_G = -E[log D(G(I_LR))]
+        adv = F.softplus(-self.nets["d"](out["sr"]).float()).mean()
+        logs.update(per=per, adv=adv)
+        return loss + o.lambda_per * per + o.lambda_adv * adv, logs
+
+    def _title(self) -> str:
+        return "faceforge MPEGAN"
+
+    def _summary(self) -> str:
+        return super()._summary().replace("(MPENet,", "trained adversarially with a perceptual loss (MPEGAN,")
+
