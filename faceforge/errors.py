@@ -19,5 +19,9 @@ class NoFaceFoundError(FaceForgeError, LookupError):
     """No face was detected in the image."""
 
 
+class NotAFaceCropError(FaceForgeError, ValueError):
+    """An image given as an aligned face crop is not one (it is not square)."""
+
+
 class DatasetLayoutError(FaceForgeError, FileNotFoundError):
     """A dataset folder does not have the layout its loader expects."""

@@ -49,3 +49,50 @@ def test_expression_accuracy_is_computed_against_the_true_labels():
 def test_unknown_dataset_names_fail_clearly(tmp_path):
     with pytest.raises(Exception, match="(?i)unknown|dataset"):
         build_eval_dataset("not-a-dataset")
+
+
+def _small_mpenet():
+    from faceforge.models.mpenet import MPENet, MPENetConfig
+
+    torch.manual_seed(0)
+    return MPENet(MPENetConfig(channels=8, groups=2, align_channels=16, hourglass_depth=2, au_backbone="resnet10t",
+                               au_image_size=64))
+
+
+def test_super_resolution_table_has_bicubic_every_step_and_the_hr_ceiling():
+    from faceforge.data.degrade import imresize
+    from faceforge.evaluation import evaluate_super_resolution
+
+    model = _small_mpenet()
+
+    class Bicubic(type(model)):  # every step returns the bicubic upsampling: each row must equal bicubic's
+        def forward(self, lr):
+            out = super().forward(lr)
+            up = imresize(lr, size=128, clamp=True)
+            return {**out, "sr": up, "steps": (up, up, up)}
+
+    bicubic = Bicubic(model.config)
+    data = build_eval_dataset("synth", length=6)
+    evaluator = AUDetector(AUDetector.tiny_config())
+    result = evaluate_super_resolution(bicubic, data, batch_size=4, au_evaluator=evaluator)
+    table = result["table"]
+    assert list(table) == ["bicubic", "step 1", "step 2", "step 3", "HR"]
+    for row in ("step 1", "step 2", "step 3"):
+        assert table[row] == pytest.approx(table["bicubic"])
+    assert 18 < table["bicubic"]["PSNR"] < 35 and 0 < table["bicubic"]["SSIM"] < 1
+    assert set(table["HR"]) == {"AU F1", "AU Acc"} and 0 <= table["HR"]["AU Acc"] <= 100
+    assert result["details"]["samples"] == 6 and result["details"]["landmark_px"] > 0
+    no_aus = evaluate_super_resolution(model, data, batch_size=4, au_evaluator=None)["table"]
+    assert "HR" not in no_aus and set(no_aus["step 3"]) == {"PSNR", "SSIM"}
+
+
+def test_eval_command_prints_the_super_resolution_table_in_db(tmp_path, capsys):
+    _small_mpenet().save_pretrained(tmp_path / "mpenet")
+    AUDetector(AUDetector.tiny_config()).save_pretrained(tmp_path / "evaluator")
+    out = tmp_path / "sr.json"
+    assert main(["eval", "--model", str(tmp_path / "mpenet"), "--length", "4", "--au-evaluator",
+                 str(tmp_path / "evaluator"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "PSNR" in printed and "SSIM" in printed and "bicubic" in printed and ", %" not in printed
+    assert json.loads(out.read_text())["table"]["step 3"]["PSNR"] > 0
+    assert main(["eval", "--model", str(tmp_path / "evaluator"), "--length", "4", "--au-evaluator", "none"]) == 2

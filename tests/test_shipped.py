@@ -33,11 +33,13 @@ def test_every_shipped_model_loads_and_has_a_card_with_test_results(name):
     model = faceforge.from_pretrained(name)
     assert not model.training
     size = (shipped.HUB_CARDS / name / "model.safetensors").stat().st_size
-    assert size <= 25 * 2**20
+    # 25 MiB, and 30 MiB for the restoration models, whose AU branch is a full ResNet-18 (11.2 M of 15 M).
+    assert size <= (30 if name in ("mpenet", "mpegan") else 25) * 2**20
     card = ModelCard.load(shipped.HUB_CARDS / name / "README.md")
     assert card.data.library_name == "faceforge" and card.data.pipeline_tag
     results = card.data.eval_results
     assert results and all(r.dataset_split.startswith("test") for r in results)
     assert "FaceForge-Synth" in card.text
-    out = model(torch.rand(2, 3, 128, 128))
+    out = model(*model.example_inputs(2))
+    out = out["sr"] if isinstance(out, dict) else out
     assert torch.isfinite(out).all()

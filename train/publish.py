@@ -21,6 +21,21 @@ import faceforge
 from faceforge.shipped import HUB_CARDS
 
 
+def test_inputs(model, count: int = 32) -> torch.Tensor:
+    """FaceForge-Synth test faces as the model takes them (bicubic LR faces for super-resolution models)."""
+    from faceforge.data.degrade import to_low_resolution
+    from faceforge.data.synth import SynthFaces
+
+    faces = torch.stack([SynthFaces("test", length=count)[i]["image"] for i in range(count)])
+    lr_size = getattr(model.config, "lr_size", None)
+    return to_low_resolution(faces, lr_size, quantize=True) if lr_size else faces
+
+
+def main_output(out) -> torch.Tensor:
+    """The tensor a model's output is judged by: itself, or ``out["sr"]`` for restoration models."""
+    return out["sr"] if isinstance(out, dict) else out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_model", type=Path, help="the run's exported model folder (runs/<task>/model)")
@@ -35,12 +50,10 @@ def main() -> None:
     model.save_pretrained(out, dtype=getattr(torch, args.dtype))
     shutil.copyfile(args.run_model / "README.md", out / "README.md")  # the card the run filled
 
-    from faceforge.data.synth import SynthFaces
-
-    faces = torch.stack([SynthFaces("test", length=32)[i]["image"] for i in range(32)])
+    faces = test_inputs(model)
     shipped = faceforge.from_pretrained(out)
     with torch.no_grad():
-        diff = (model(faces) - shipped(faces)).abs().max().item()
+        diff = (main_output(model(faces)) - main_output(shipped(faces))).abs().max().item()
     size = (out / "model.safetensors").stat().st_size / 2**20
     print(f"{out}: {args.dtype} weights, {size:.1f} MiB; largest output difference to the run's model {diff:.2e}")
     if diff > args.tolerance:

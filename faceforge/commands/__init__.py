@@ -9,5 +9,6 @@ COMMANDS: tuple[str, ...] = (
     "prepare",
     "eval",
     "align",
+    "restore",
     "push",
 )

@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--au-evaluator", default=None,
+                   help="AU network that scores restored faces (default: the shipped au-evaluator; 'none': skip)")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (default: eval-<dataset>-<split>.json)")
     p.set_defaults(func=run)
 
@@ -33,15 +35,24 @@ def _clean(value):
 
 def run(args: argparse.Namespace) -> int:
     import faceforge
-    from faceforge.evaluation import build_eval_dataset, evaluate
+    from faceforge.errors import FaceForgeError
+    from faceforge.evaluation import EVALUATOR_USERS, build_eval_dataset, evaluate
     from faceforge.metrics.classification import format_table
 
     model = faceforge.from_pretrained(args.model)
     dataset = build_eval_dataset(args.dataset, split=args.split, root=args.root, length=args.length)
-    result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device)
+    kwargs = {}
+    if args.au_evaluator is not None:
+        if model.config.model_type not in EVALUATOR_USERS:
+            raise FaceForgeError(f"--au-evaluator applies to {', '.join(EVALUATOR_USERS)} models, not "
+                                 f"{model.config.model_type}")
+        kwargs["au_evaluator"] = None if args.au_evaluator.lower() == "none" else args.au_evaluator
+    result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device,
+                      **kwargs)
+    percent, digits = result.pop("percent", True), result.pop("digits", 2)
     print(f"{model.config.model_type} {args.model} on {args.dataset}/{args.split} "
-          f"({result['details']['samples']} samples), %:")
-    print(format_table(result["table"], percent=True, corner=args.dataset))
+          f"({result['details']['samples']} samples){', %' if percent else ''}:")
+    print(format_table(result["table"], percent=percent, digits=digits, corner=args.dataset))
     out = args.out or Path(f"eval-{args.dataset}-{args.split}.json")
     payload = {"model": str(args.model), "model_type": model.config.model_type, "dataset": args.dataset,
                "split": args.split, **result}

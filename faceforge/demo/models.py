@@ -16,7 +16,12 @@ import torch
 import faceforge
 from faceforge.modeling import FaceForgeModel
 
-DEFAULT_MODELS = {"au": "au-detector", "expression": "expression-classifier"}
+DEFAULT_MODELS = {
+    "au": "au-detector",
+    "expression": "expression-classifier",
+    "mpenet": "mpenet",
+    "mpegan": "mpegan",
+}
 _lock = threading.Lock()
 
 

@@ -225,14 +225,15 @@ def expression_metrics(
 
 
 def format_table(
-    rows: Mapping[str, Mapping[str, float]], *, percent: bool = False, digits: int = 2, corner: str = ""
+    rows: Mapping[str, Mapping[str, float]], *, percent: bool = False, digits: int | Mapping[str, int] = 2,
+    corner: str = "",
 ) -> str:
     """Aligned text table of ``{row: {column: value}}``, e.g. ``format_table(au_metrics(...), percent=True)``.
 
     Args:
         rows: Row name to a mapping of column name to value; columns appear in first-seen order.
         percent: Multiply values by 100 (papers print F1 and accuracy in %).
-        digits: Digits after the decimal point.
+        digits: Digits after the decimal point, for every column or per column name (others: 2).
         corner: Text of the top-left cell.
 
     Returns:
@@ -242,13 +243,14 @@ def format_table(
     for row in rows.values():
         columns.extend(c for c in row if c not in columns)
 
-    def cell(value: float | None) -> str:
+    def cell(value: float | None, column: str) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
-        return f"{value * 100 if percent else value:.{digits}f}"
+        places = digits.get(column, 2) if isinstance(digits, Mapping) else digits
+        return f"{value * 100 if percent else value:.{places}f}"
 
     table = [[corner, *columns]]
-    table += [[name, *(cell(row.get(c)) for c in columns)] for name, row in rows.items()]
+    table += [[name, *(cell(row.get(c), c) for c in columns)] for name, row in rows.items()]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     return "\n".join(
         "  ".join(text.ljust(w) if i == 0 else text.rjust(w) for i, (text, w) in enumerate(zip(line, widths)))

@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import platform
 import shlex
 import sys
 import random
@@ -687,6 +688,7 @@ class _Trainer:
             self.save_checkpoint()
         self.write_samples()
         metrics = self.evaluate()
+        self.train_seconds = seconds
         model_dir = self.export(metrics) if run.export else None
         samples = (self.iteration - start_iteration) * per_iteration
         summary = self.summarize(metrics, model_dir, seconds, samples)
@@ -727,6 +729,7 @@ class _Trainer:
         training = {
             "data": f"{run.dataset}: {len(self.stream.dataset)} training samples",
             "hardware": _hardware(acc),
+            "training time": _duration(getattr(self, "train_seconds", 0.0), resumed=self.resumed_from is not None),
             "command": _launch_command(run),
             "iterations": self.iteration,
             "batch": f"{run.batch_size} x {run.grad_accum} accumulated x {acc.num_processes} processes",
@@ -761,13 +764,31 @@ class _Trainer:
         return summary
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
 def _hardware(accelerator: Accelerator) -> str:
     device = accelerator.device
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        name = f"CPU, {os.cpu_count()} cores ({_cpu_name()}), no GPU"
     else:
-        name = device.type.upper() + (f" ({os.cpu_count()} cores)" if device.type == "cpu" else "")
+        name = device.type.upper()
     return f"{accelerator.num_processes} x {name}"
+
+
+def _duration(seconds: float, *, resumed: bool) -> str:
+    text = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+    return text + (" (since the last resume)" if resumed else "")
 
 
 def _launch_command(run: RunConfig) -> str:

@@ -1,0 +1,68 @@
+"""Example pictures of the app, written once into the faceforge cache (nothing is downloaded).
+
+* ``synthetic-group.png``: two FaceForge-Synth test identities (happy and surprised) as portraits on one
+  textured canvas, at two sizes: a "photo" with two faces, made by the renderer.
+* ``synthetic-aligned.png``: one aligned 128x128 FaceForge-Synth test face (use with "aligned face").
+* ``astronaut.png``: a real photograph, scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from faceforge.data.cache import cache_root
+
+EXAMPLES_VERSION = 1  # bump when the pictures change
+
+
+def _group_photo() -> np.ndarray:
+    from faceforge.data.synth import render_face
+
+    h, w = 300, 460
+    yy, xx = np.mgrid[0:h, 0:w] / w
+    canvas = np.array([96, 120, 150]) + 30 * np.stack([np.sin(5 * xx + c) * np.cos(3 * yy - c) for c in range(3)], -1)
+    canvas = canvas.astype(np.uint8)
+    photo = Image.fromarray(canvas)
+    for identity, expression, side, (x, y) in ((1812, "happiness", 208, (14, 46)),
+                                                (1877, "surprise", 176, (262, 70))):
+        face = render_face(identity=identity, expression=expression, intensity=1.0, margin=32, pose=(8, 0, -4))
+        photo.paste(Image.fromarray(face.image).resize((side, side), Image.Resampling.LANCZOS), (x, y))
+    return np.asarray(photo)
+
+
+def _aligned_face() -> np.ndarray:
+    from faceforge.data.synth import render_face
+
+    return render_face(identity=1843, expression="happiness", intensity=0.9).image
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+EXAMPLES = {
+    "synthetic-group.png": _group_photo,
+    "synthetic-aligned.png": _aligned_face,
+    "astronaut.png": _astronaut,
+}
+
+
+@functools.cache
+def example_path(name: str) -> str:
+    """The path of one example picture (written on first use)."""
+    if name not in EXAMPLES:
+        raise KeyError(f"unknown example {name!r}; examples: {', '.join(EXAMPLES)}")
+    folder = cache_root() / f"demo-examples-v{EXAMPLES_VERSION}"
+    path = folder / name
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{id(path)}.tmp.png")
+        Image.fromarray(EXAMPLES[name]()).save(tmp)
+        tmp.replace(path)  # atomic: concurrent app processes never read half a file
+    return str(Path(path))

@@ -1,0 +1,226 @@
+"""Photo -> faces -> model -> photo: what the app, the Space and the CLI run, written once.
+
+``restore_photo`` finds and aligns every face of a photo (:mod:`faceforge.face.pipeline`), restores each
+with a face super-resolution network (MPENet or MPEGAN, x8: 16x16 -> 128x128) and pastes the results back
+with a feathered mask. Two ways to read the photo:
+
+* ``mode="degrade"`` (the papers' protocol): each aligned 128x128 face is first brought down to 16x16 by
+  MATLAB-bicubic x8 downsampling, so the restored face can be compared with the face it came from.
+* ``mode="as_given"``: the photo's faces are taken to be low-resolution already. The model sees each face at
+  16x16 as the photo holds it, and the photo is enlarged (up to x8) so that the restored faces are pasted
+  back at their new resolution.
+
+Example:
+    >>> model = faceforge.from_pretrained("mpenet")
+    >>> result = restore_photo("group.jpg", model)
+    >>> result.photo                       # (H, W, 3) uint8, every face restored
+    >>> result.faces[0].steps              # the three recurrent steps' outputs, (128, 128, 3) uint8 each
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from faceforge.data.degrade import imresize, to_low_resolution
+from faceforge.errors import NotAFaceCropError
+from faceforge.face.detect import DetectorKind, FaceDetector
+from faceforge.face.io import ImageSource, load_image
+from faceforge.face.paste import paste_back
+from faceforge.face.pipeline import Face, find_faces
+
+RestoreMode = Literal["degrade", "as_given"]
+RESTORE_MODES: tuple[str, ...] = ("degrade", "as_given")
+MAX_ENLARGED_SIDE = 4096  # "as_given" never enlarges a photo beyond this side
+
+
+@dataclass(frozen=True)
+class FaceRestoration:
+    """One restored face.
+
+    Attributes:
+        face: where it was found in the photo (None when the input was an aligned crop).
+        original: (S, S, 3) uint8 the aligned face at the model's output size, before degradation (in
+            ``"as_given"`` mode the photo's own pixels, as blurred as the photo is).
+        lr: (s, s, 3) uint8 the model's input (16x16 for x8).
+        upsampled: (S, S, 3) uint8 ``lr`` brought to S by bicubic interpolation: what the face looks like
+            without the model.
+        steps: the outputs of the recurrent steps, (S, S, 3) uint8 each; the last is ``restored``.
+        landmarks: (68, 2) landmarks of the alignment branch in output pixels (None without the branch).
+        au_probability: {AU number: probability} of the AU branch (None without the branch).
+    """
+
+    face: Face | None
+    original: np.ndarray
+    lr: np.ndarray
+    upsampled: np.ndarray
+    steps: tuple[np.ndarray, ...]
+    landmarks: np.ndarray | None
+    au_probability: dict[int, float] | None
+
+    @property
+    def restored(self) -> np.ndarray:
+        """(S, S, 3) uint8 the restored face (the last step)."""
+        return self.steps[-1]
+
+
+@dataclass(frozen=True)
+class PhotoRestoration:
+    """A photo with every face restored.
+
+    Attributes:
+        faces: the restored faces, largest first.
+        photo: (H', W', 3) uint8 the photo with the restored faces pasted back (enlarged in ``"as_given"``
+            mode by ``scale``).
+        scale: how much ``photo`` is enlarged over the input photo (1.0 in ``"degrade"`` mode).
+    """
+
+    faces: tuple[FaceRestoration, ...]
+    photo: np.ndarray
+    scale: float
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float in [0, 1]."""
+    return torch.tensor(images).permute(0, 3, 1, 2).float() / 255
+
+
+def _model_sizes(model: torch.nn.Module) -> tuple[int, int]:
+    config = model.config
+    for name in ("image_size", "lr_size"):
+        if not hasattr(config, name):
+            raise TypeError(f"{type(model).__name__} is not a face super-resolution model (its config has no {name})")
+    return config.image_size, config.lr_size
+
+
+@torch.no_grad()
+def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarray], *,
+                  batch_size: int = 16) -> list[FaceRestoration]:
+    """Restore aligned faces.
+
+    Args:
+        model: an :class:`~faceforge.models.mpenet.MPENet` (MPENet or MPEGAN weights), in eval mode.
+        crops: (N, S, S, 3) uint8 aligned faces at the model's output size S (128), or a list of such; the
+            model sees their MATLAB-bicubic downsampling to its input size (16).
+        batch_size: faces per forward pass.
+
+    Returns:
+        One :class:`FaceRestoration` per crop, with ``face=None``.
+    """
+    size, lr_size = _model_sizes(model)
+    crops = np.stack([np.asarray(c) for c in crops]) if not isinstance(crops, np.ndarray) else crops
+    if crops.ndim != 4 or crops.shape[1:] != (size, size, 3) or crops.dtype != np.uint8:
+        raise ValueError(f"crops must be (N, {size}, {size}, 3) uint8, got {crops.shape} {crops.dtype}")
+    device = next(model.parameters()).device
+    results = []
+    for start in range(0, len(crops), batch_size):
+        hr = _to_tensor(crops[start:start + batch_size]).to(device)
+        # The model's input: MATLAB bicubic x8, rounded to 8 bits as the training inputs are.
+        lr = to_low_resolution(hr, lr_size, quantize=True)
+        out = model(lr)
+        upsampled = imresize(lr, size=size, clamp=True)
+        steps = [_to_uint8(s) for s in out["steps"]]
+        landmarks = out.get("landmarks")
+        au_logits = out.get("au_logits")
+        au_prob = torch.sigmoid(au_logits.float()).cpu().numpy() if au_logits is not None else None
+        lr_u8, up_u8 = _to_uint8(lr), _to_uint8(upsampled)
+        for i in range(len(hr)):
+            results.append(FaceRestoration(
+                face=None,
+                original=crops[start + i],
+                lr=lr_u8[i],
+                upsampled=up_u8[i],
+                steps=tuple(s[i] for s in steps),
+                landmarks=landmarks[i].float().cpu().numpy() if landmarks is not None else None,
+                au_probability=(dict(zip(model.config.aus, (float(p) for p in au_prob[i])))
+                                if au_prob is not None else None),
+            ))
+    return results
+
+
+def as_face_crop(image: ImageSource, size: int) -> np.ndarray:
+    """An image that already is an aligned face (e.g. a dataset crop) at ``size`` x ``size``.
+
+    Raises:
+        NotAFaceCropError: the image is not square (within 2%): it is a photo, not a crop.
+        ImageReadError, ImageTooLargeError: the image cannot be read.
+    """
+    photo = load_image(image)
+    h, w = photo.shape[:2]
+    if abs(h - w) > 0.02 * max(h, w):
+        raise NotAFaceCropError(f"an aligned face crop is square; this image is {w}x{h}. Untick 'aligned face' "
+                                f"to find the faces in it")
+    if (h, w) == (size, size):
+        return photo
+    return np.asarray(Image.fromarray(photo).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None))
+
+
+def restore_photo(image: ImageSource, model: torch.nn.Module, *, mode: RestoreMode = "degrade",
+                  aligned: bool = False, max_faces: int | None = None,
+                  detector: FaceDetector | DetectorKind | None = None) -> PhotoRestoration:
+    """Find, restore and paste back every face of a photo.
+
+    Args:
+        image: a photo (path, bytes, PIL image or (H, W, 3) uint8 array; see
+            :func:`~faceforge.face.io.load_image`).
+        model: a face super-resolution network (MPENet / MPEGAN) in eval mode.
+        mode: ``"degrade"`` or ``"as_given"`` (see the module docstring).
+        aligned: the image is one aligned face crop (square): no detection; ``photo`` is the restored crop.
+        max_faces: restore only the largest ones.
+        detector: see :func:`~faceforge.face.pipeline.find_faces`.
+
+    Returns:
+        :class:`PhotoRestoration`.
+
+    Raises:
+        NoFaceFoundError: no face in the photo.
+        NotAFaceCropError: ``aligned`` and the image is not square.
+        ImageReadError, ImageTooLargeError: the image cannot be read.
+        ValueError: an unknown ``mode``.
+    """
+    if mode not in RESTORE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(RESTORE_MODES)}, got {mode!r}")
+    size, lr_size = _model_sizes(model)
+    if aligned:
+        (result,) = restore_crops(model, as_face_crop(image, size)[None])
+        return PhotoRestoration(faces=(result,), photo=result.restored, scale=1.0)
+    photo = load_image(image)
+    faces = find_faces(photo, size=size, detector=detector, max_faces=max_faces, require=True)
+    restored = restore_crops(model, np.stack([f.crop for f in faces]))
+    restored = [dataclasses.replace(r, face=f) for r, f in zip(restored, faces)]
+    scale = 1.0
+    if mode == "as_given":
+        # Each face held about size / zoom photo pixels across; enlarge the photo so the largest face gets its
+        # restored resolution, at most x(size / lr_size) and MAX_ENLARGED_SIDE pixels.
+        zoom = max(float(np.sqrt(abs(np.linalg.det(f.matrix[:, :2])))) for f in faces)
+        scale = float(np.clip(zoom, 1.0, size / lr_size))
+        scale = min(scale, MAX_ENLARGED_SIDE / max(photo.shape[:2]))
+        scale = max(scale, 1.0)
+    canvas = photo
+    if scale > 1.0:
+        h, w = photo.shape[:2]
+        canvas = np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),
+                                                          Image.Resampling.BICUBIC))
+        scale = canvas.shape[1] / w
+    for r in restored:
+        matrix = r.face.matrix if scale == 1.0 else _enlarged(r.face.matrix, scale)
+        canvas = paste_back(canvas, r.restored, matrix, crop_size=size)
+    return PhotoRestoration(faces=tuple(restored), photo=canvas, scale=scale)
+
+
+def _enlarged(matrix: np.ndarray, scale: float) -> np.ndarray:
+    """The (2, 3) photo -> crop similarity for the photo enlarged by ``scale``, pixel centres kept aligned."""
+    # A pixel centre x of the enlarged photo sits at (x + 0.5) / scale - 0.5 in the original photo.
+    a, b = 1.0 / scale, 0.5 / scale - 0.5
+    return np.concatenate([matrix[:, :2] * a, (matrix[:, :2].sum(1) * b + matrix[:, 2])[:, None]], axis=1)
