@@ -65,7 +65,8 @@ def evaluate_au_detector(model: FaceForgeModel, dataset: Dataset, *, batch_size:
     target_cols = [data_aus.index(model.config.aus[c]) for c in columns]
     mask = labels["au_mask"][:, target_cols] if "au_mask" in labels else None
     result = au_metrics(torch.sigmoid(logits[:, columns]), labels["au_occurrence"][:, target_cols],
-                        aus=[model.config.aus[c] for c in columns], threshold=model.config.threshold, mask=mask)
+                        aus=[model.config.aus[c] for c in columns], threshold=model.decision_thresholds()[columns],
+                        mask=mask)
     return {"table": result, "details": {"samples": len(logits), "aus": [au_label(model.config.aus[c])
                                                                          for c in columns]}}
 
@@ -157,8 +158,8 @@ def evaluate_super_resolution(model: FaceForgeModel, dataset: Dataset, *, batch_
         details["evaluator"] = (au_evaluator if isinstance(au_evaluator, str) else type(evaluator).__name__)
         details["au_f1"] = {}
         for name, p in probs.items():
-            result = au_metrics(torch.cat(p)[:, columns], target, aus=shared, threshold=evaluator.config.threshold,
-                                mask=mask)
+            result = au_metrics(torch.cat(p)[:, columns], target, aus=shared,
+                                threshold=evaluator.decision_thresholds()[columns], mask=mask)
             table[name]["AU F1"] = 100 * result["f1"]["avg"]
             table[name]["AU Acc"] = 100 * result["accuracy"]["avg"]
             details["au_f1"][name] = {k: 100 * v for k, v in result["f1"].items()}

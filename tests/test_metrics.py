@@ -253,3 +253,17 @@ def test_format_table():
         "Ours   50.0    -  50.0",
         "SRGAN  25.0    -     -",
     ]
+
+
+def test_best_f1_thresholds_pick_the_cut_that_separates_each_column():
+    from faceforge.metrics.classification import best_f1_thresholds
+
+    target = np.array([[0, 1, 0], [0, 1, 0], [1, 0, 0], [1, 0, 0]])
+    prob = np.array([[0.10, 0.90, 0.2], [0.15, 0.60, 0.3], [0.30, 0.20, 0.1], [0.35, 0.25, 0.4]])
+    thresholds = best_f1_thresholds(prob, target)
+    assert 0.15 < thresholds[0] <= 0.30  # positives at 0.30-0.35, negatives at 0.10-0.15
+    assert 0.25 < thresholds[1] <= 0.60
+    assert thresholds[2] == 0.5  # no positive: the default
+    result = au_metrics(prob, target, aus=(1, 2, 4), threshold=thresholds)
+    assert result["f1"]["AU1"] == 1.0 and result["f1"]["AU2"] == 1.0
+    assert au_metrics(prob, target, aus=(1, 2, 4))["f1"]["AU1"] == 0.0  # at 0.5 every AU1 is missed

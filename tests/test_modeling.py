@@ -305,3 +305,18 @@ def test_neither_folder_nor_repo_id(name, message):
 def test_a_file_instead_of_a_folder(saved):
     with pytest.raises(ModelLoadError, match="is a file; pass the folder"):
         faceforge.from_pretrained(saved[1] / "model.safetensors")
+
+
+def test_au_detector_decides_with_its_per_au_thresholds():
+    from faceforge.models.au_detector import AUDetector, AUDetectorConfig
+
+    config = AUDetector.tiny_config()
+    with pytest.raises(ValueError, match="one value per AU"):
+        AUDetectorConfig(backbone="resnet10t", image_size=32, thresholds=(0.5, 0.5))
+    n = len(config.aus)
+    model = AUDetector(dataclasses.replace(config, thresholds=tuple(0.01 if i % 2 else 0.99 for i in range(n))))
+    with torch.no_grad():
+        model.net.fc.weight.zero_()
+        model.net.fc.bias.zero_()  # every probability is 0.5
+    out = model.predict(torch.rand(2, 3, 32, 32))
+    assert torch.equal(out["occurrence"][0], torch.tensor([float(i % 2) for i in range(n)]))

@@ -141,6 +141,7 @@ def test_run_writes_model_card_samples_checkpoints_and_logs(tmp_path, monkeypatc
     card = (out / "model" / "README.md").read_text()
     assert "library_name: faceforge" in card and "pipeline_tag: unconditional-image-generation" in card
     assert f"{result.metrics['mean_l1']}" in card and "| iterations | 6 |" in card
+    assert "| training time | 0 min (wall clock) |" in card and "no GPU" in card
 
     from PIL import Image
 
@@ -149,6 +150,8 @@ def test_run_writes_model_card_samples_checkpoints_and_logs(tmp_path, monkeypatc
         assert min(grid.size) >= 64 and len(np.unique(np.asarray(grid.convert("L")))) > 10
     assert [p.name for p in list_checkpoints(out)] == ["step_000004", "step_000006"]  # keep_checkpoints=2
     assert not list((out / "checkpoints").glob("*.partial"))
+    first, last = (json.loads((p / "train_state.json").read_text())["seconds"] for p in list_checkpoints(out))
+    assert 0 < first <= last  # training time so far, carried over resumes
 
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "g/loss" in e] == [2, 4, 6]

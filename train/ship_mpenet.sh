@@ -2,14 +2,15 @@
 # Train and publish MPENet and MPEGAN, then the other Table 4 variants, and measure the paper tables.
 #   bash train/ship_mpenet.sh                       # the shipped CPU-scale runs (train/configs/*_cpu.yaml)
 #   CONFIG=paper bash train/ship_mpenet.sh          # the paper's schedule (train/configs/mpenet.yaml, mpegan.yaml)
-#   bash train/ship_mpenet.sh mixed_precision=bf16  # extra key=value overrides for every run
+#   bash train/ship_mpenet.sh steps=100             # extra key=value overrides for every run
+#   THREADS=1 bash train/ship_mpenet.sh             # CPU threads per run (default: every core)
 # Needs the shipped AU detector, AU evaluator and expression classifier (bash train/ship_priors.sh). Every run
 # resumes where it stopped when the script is started again (checkpoints in runs/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suffix="_cpu"
 [ "${CONFIG:-cpu}" = paper ] && suffix=""
-launch=(accelerate launch --num_processes 1 --num_cpu_threads_per_process "$(nproc)" train/train.py)
+launch=(accelerate launch --num_processes 1 --num_cpu_threads_per_process "${THREADS:-$(nproc)}" train/train.py)
 mpenet() {  # variant, then overrides
   local variant=$1; shift
   "${launch[@]}" --task mpenet --config "train/configs/mpenet$suffix.yaml" output_dir="runs/mpenet-$variant" \

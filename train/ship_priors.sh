@@ -10,6 +10,6 @@ names=("$@")
 for name in "${names[@]}"; do
   task=au_detector
   case "$name" in expression_*) task=expression_classifier ;; esac
-  accelerate launch --num_processes 1 --num_cpu_threads_per_process "$(nproc)" train/train.py --task "$task" --config "train/configs/$name.yaml" --resume
+  accelerate launch --num_processes 1 --num_cpu_threads_per_process "${THREADS:-$(nproc)}" train/train.py --task "$task" --config "train/configs/$name.yaml" --resume
   python train/publish.py "runs/$name/model" "${name//_/-}"
 done

@@ -41,14 +41,15 @@ def _numpy(values: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
 
 
 def binarize(
-    pred: torch.Tensor | np.ndarray, *, threshold: float = 0.5, from_logits: bool = False
+    pred: torch.Tensor | np.ndarray, *, threshold: float | Sequence[float] | np.ndarray | torch.Tensor = 0.5,
+    from_logits: bool = False,
 ) -> np.ndarray:
     """Occurrence decisions from scores: ``sigmoid(pred) >= threshold`` for logits, ``pred >= threshold``
     otherwise (so 0/1 labels pass through unchanged).
 
     Args:
         pred: (N, K) probabilities, logits or 0/1 labels.
-        threshold: Decision threshold on the probability.
+        threshold: Decision threshold on the probability: one for every column, or (K,) one per column.
         from_logits: Treat ``pred`` as logits.
 
     Returns:
@@ -57,7 +58,7 @@ def binarize(
     scores = _numpy(pred).astype(np.float64)
     if from_logits:
         scores = 1.0 / (1.0 + np.exp(-scores))
-    return scores >= threshold
+    return scores >= _numpy(threshold).astype(np.float64)
 
 
 def _au_columns(aus: Sequence[int | str], count: int) -> list[str]:
@@ -74,7 +75,7 @@ def au_metrics(
     target: torch.Tensor | np.ndarray,
     *,
     aus: Sequence[int | str] = FACEFORGE_AUS,
-    threshold: float = 0.5,
+    threshold: float | Sequence[float] | np.ndarray | torch.Tensor = 0.5,
     from_logits: bool = False,
     mask: torch.Tensor | np.ndarray | None = None,
     undefined_f1: float = math.nan,
@@ -90,7 +91,7 @@ def au_metrics(
         pred: (N, K) probabilities, logits (``from_logits=True``) or 0/1 labels.
         target: (N, K) 0/1 ground truth; entries outside {0, 1} must be masked out.
         aus: The K AU numbers (or column names) in column order; default faceforge's 18 AUs.
-        threshold: Decision threshold on the probability.
+        threshold: Decision threshold on the probability, one or (K,) per AU.
         from_logits: Treat ``pred`` as logits.
         mask: Optional (N, K) validity mask, True (or 1) where the label is known.
         undefined_f1: F1 reported for an AU without positive labels.
@@ -118,6 +119,47 @@ def au_metrics(
         accuracy = np.where(count > 0, (tp + tn) / count, math.nan)
     columns = _au_columns(aus, truth.shape[1])
     return {"f1": _with_average(columns, f1), "accuracy": _with_average(columns, accuracy)}
+
+
+def best_f1_thresholds(
+    prob: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    mask: torch.Tensor | np.ndarray | None = None,
+    grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
+    default: float = 0.5,
+) -> tuple[float, ...]:
+    """Per-column probability thresholds that maximise F1 (ties: the one nearest ``default``).
+
+    Fit them on a validation split, never on the split that is reported. A column without positives keeps
+    ``default``.
+
+    Args:
+        prob: (N, K) probabilities.
+        target: (N, K) 0/1 labels.
+        mask: Optional (N, K) validity mask.
+        grid: Candidate thresholds.
+        default: Threshold of columns with no positive label, and the tie-breaker.
+
+    Returns:
+        K thresholds.
+    """
+    p, truth = _numpy(prob).astype(np.float64), _numpy(target).astype(bool)
+    valid = np.ones(truth.shape, dtype=bool) if mask is None else _numpy(mask).astype(bool)
+    chosen = []
+    for k in range(truth.shape[1]):
+        v = valid[:, k]
+        y, s = truth[v, k], p[v, k]
+        if not y.any():
+            chosen.append(float(default))
+            continue
+        scores = []
+        for t in grid:
+            d = s >= t
+            tp, fp, fn = (d & y).sum(), (d & ~y).sum(), (~d & y).sum()
+            scores.append((2 * tp / (2 * tp + fp + fn), -abs(t - default), float(t)))
+        chosen.append(max(scores)[2])
+    return tuple(chosen)
 
 
 def _with_average(columns: list[str], values: np.ndarray) -> dict[str, float]:

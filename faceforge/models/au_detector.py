@@ -25,11 +25,17 @@ class AUDetectorConfig(ModelConfig):
     image_size: int = 128
     drop_rate: float = 0.1
     threshold: float = 0.5  # probability above which an AU is called present
+    # per-AU thresholds in ``aus`` order, chosen on a validation split after training; () = ``threshold`` for all
+    thresholds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.aus:
             raise ValueError("aus must list at least one AU")
+        if self.thresholds and len(self.thresholds) != len(self.aus):
+            raise ValueError(f"thresholds must give one value per AU ({len(self.aus)}), got {len(self.thresholds)}")
+        if not all(0 < t < 1 for t in (self.threshold, *self.thresholds)):
+            raise ValueError("thresholds must lie in (0, 1)")
         if self.image_size < 32:
             raise ValueError(f"image_size must be >= 32, got {self.image_size}")
         if not timm.is_model(self.backbone):
@@ -60,8 +66,13 @@ class AUDetector(FaceForgeModel):
                                                      antialias=True, align_corners=False)
         return self.net((images - 0.5) / 0.25)
 
+    def decision_thresholds(self) -> torch.Tensor:
+        """(n_aus,) the probability above which each AU is called present (``thresholds`` or ``threshold``)."""
+        values = self.config.thresholds or (self.config.threshold,) * len(self.config.aus)
+        return torch.tensor(values, dtype=torch.float32)
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Probabilities (B, n_aus) and occurrences (B, n_aus) at ``config.threshold``."""
+        """Probabilities (B, n_aus) and occurrences (B, n_aus) at the decision thresholds."""
         prob = torch.sigmoid(self(images))
-        return {"probability": prob, "occurrence": (prob >= self.config.threshold).float()}
+        return {"probability": prob, "occurrence": (prob >= self.decision_thresholds().to(prob.device)).float()}

@@ -337,6 +337,13 @@ class _Trainer:
         task.device, task.is_main_process = acc.device, acc.is_main_process
         task.num_processes = acc.num_processes
         self._stop_signal = 0
+        self.seconds_before = 0.0  # training time of the sessions before the last resume
+        self._fit_started: float | None = None
+
+    def trained_seconds(self) -> float:
+        """Wall-clock seconds of training so far, over every session of the run (resumes included)."""
+        now = time.perf_counter() - self._fit_started if self._fit_started is not None else 0.0
+        return self.seconds_before + now
 
     # ---- setup ----
     def setup(self) -> None:
@@ -463,6 +470,7 @@ class _Trainer:
         self.iteration = int(state["step"])
         self.stream.load_state_dict(state["data"])
         self.resumed_from = self.iteration
+        self.seconds_before = float(state.get("seconds", 0.0))
         self.accelerator.print(f"resumed from {path} at iteration {self.iteration}")
 
     def save_checkpoint(self) -> Path:
@@ -479,7 +487,8 @@ class _Trainer:
         acc.save_state(str(partial), safe_serialization=True)
         if self.is_main:
             state = {"step": self.iteration, "data": self.stream.state_dict(), "total": self.total,
-                     "batch_size": self.run.batch_size, "processes": acc.num_processes, "task": self.run.task}
+                     "batch_size": self.run.batch_size, "processes": acc.num_processes, "task": self.run.task,
+                     "seconds": round(self.trained_seconds(), 1)}
             (partial / STATE_NAME).write_text(json.dumps(state, indent=2) + "\n")
         acc.wait_for_everyone()
         if self.is_main:
@@ -642,7 +651,7 @@ class _Trainer:
                    desc=run.task, unit="it", dynamic_ncols=True)
         sums: dict[str, Any] = {}
         window_start, window_iterations = time.perf_counter(), 0
-        started = time.perf_counter()
+        started = self._fit_started = time.perf_counter()
         start_iteration = self.iteration
         try:
             while self.iteration < self.total:
@@ -684,11 +693,11 @@ class _Trainer:
                 signal.signal(signum, handler)
         self._select(None)
         seconds = time.perf_counter() - started
+        self.train_seconds = self.trained_seconds()
         if self.last_checkpoint != self.iteration:
             self.save_checkpoint()
         self.write_samples()
         metrics = self.evaluate()
-        self.train_seconds = seconds
         model_dir = self.export(metrics) if run.export else None
         samples = (self.iteration - start_iteration) * per_iteration
         summary = self.summarize(metrics, model_dir, seconds, samples)
@@ -729,7 +738,7 @@ class _Trainer:
         training = {
             "data": f"{run.dataset}: {len(self.stream.dataset)} training samples",
             "hardware": _hardware(acc),
-            "training time": _duration(getattr(self, "train_seconds", 0.0), resumed=self.resumed_from is not None),
+            "training time": _duration(getattr(self, "train_seconds", 0.0)),
             "command": _launch_command(run),
             "iterations": self.iteration,
             "batch": f"{run.batch_size} x {run.grad_accum} accumulated x {acc.num_processes} processes",
@@ -786,9 +795,9 @@ def _hardware(accelerator: Accelerator) -> str:
     return f"{accelerator.num_processes} x {name}"
 
 
-def _duration(seconds: float, *, resumed: bool) -> str:
-    text = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
-    return text + (" (since the last resume)" if resumed else "")
+def _duration(seconds: float) -> str:
+    """Wall-clock training time for a card: minutes, or hours above 1.5 h."""
+    return f"{seconds / 3600:.1f} h (wall clock)" if seconds >= 5400 else f"{seconds / 60:.0f} min (wall clock)"
 
 
 def _launch_command(run: RunConfig) -> str:

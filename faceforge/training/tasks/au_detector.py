@@ -7,6 +7,7 @@ occurrence rates of the training set (``faceforge.losses.au``). Run with ``train
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from faceforge.face.aus import FACEFORGE_AUS
 from faceforge.losses import au_class_weights, au_loss
-from faceforge.metrics.classification import au_metrics
+from faceforge.metrics.classification import au_metrics, best_f1_thresholds
 from faceforge.models.au_detector import AUDetector, AUDetectorConfig
 from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name, face_split
 
@@ -30,7 +31,7 @@ class AUDetectorOptions:
     train_length: int = 24000  # synthetic training faces (rendered once, cached)
     eval_length: int = 2000
     test_length: int | None = None  # test faces the card reports on (None: the whole test split)
-
+    calibrate: bool = False  # choose per-AU decision thresholds for F1 on the validation split at export
 
 
 class AUDetectorTask(SingleNetworkTask):
@@ -78,13 +79,25 @@ class AUDetectorTask(SingleNetworkTask):
         result = au_metrics(prob, target, aus=self._aus(), mask=mask)
         return {"f1_avg": result["f1"]["avg"], "accuracy_avg": result["accuracy"]["avg"]}
 
-    def test_metrics(self) -> dict:
-        """Per-AU F1/accuracy on the identity-disjoint test split (the figures the card reports)."""
-        test = face_split(self, "test", length=self.opts.test_length)
-        loader = DataLoader(test, batch_size=128, num_workers=0)
+    def _split_predictions(self, split: str, length: int | None):
+        data = face_split(self, split, length=length)
+        loader = DataLoader(data, batch_size=128, num_workers=0)
         batches = ({k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in b.items()} for b in loader)
-        prob, target, mask = self._predict(batches)
-        return au_metrics(prob, target, aus=self._aus(), mask=mask)
+        return self._predict(batches)
+
+    def export(self):
+        """The network; with ``calibrate``, its per-AU thresholds are first fit for F1 on the validation split."""
+        net = self.nets["net"]
+        if self.opts.calibrate:
+            prob, target, mask = self._split_predictions("val", self.opts.eval_length)
+            net.config = dataclasses.replace(net.config, thresholds=best_f1_thresholds(prob, target, mask=mask))
+        return net
+
+    def test_metrics(self) -> dict:
+        """Per-AU F1/accuracy on the identity-disjoint test split at the network's thresholds (the card's figures)."""
+        prob, target, mask = self._split_predictions("test", self.opts.test_length)
+        net = self.nets["net"]
+        return au_metrics(prob, target, aus=self._aus(), mask=mask, threshold=net.decision_thresholds())
 
     def card(self, metrics: dict[str, float]) -> dict:
         data_id, data_text = dataset_card_name(self)
@@ -101,7 +114,9 @@ class AUDetectorTask(SingleNetworkTask):
             "summary": (f"Multi-label facial action unit detector over {len(self._aus())} AUs "
                         f"({', '.join(f'AU{a}' for a in self._aus())}): a timm {self.opts.backbone} on "
                         f"{self.opts.image_size}x{self.opts.image_size} aligned faces, trained with MPENet's "
-                        f"weighted cross-entropy + weighted Dice loss (Eq. 6-8)."),
+                        f"weighted cross-entropy + weighted Dice loss (Eq. 6-8)"
+                        + (", with per-AU decision thresholds chosen for F1 on the validation split."
+                           if self.nets["net"].config.thresholds else ".")),
             "pipeline_tag": "image-classification",
             "datasets": [data_id],
             "metrics": rows,

@@ -51,7 +51,7 @@ from faceforge.models.mpenet import (
 from faceforge.nn.heatmaps import landmark_heatmaps
 from faceforge.training.config import ConfigError
 from faceforge.training.task import Step, Task
-from faceforge.training.tasks.faces import dataset_card_name, face_split
+from faceforge.training.tasks.faces import dataset_card_name, face_split, warmup_cosine
 
 logger = logging.getLogger("faceforge.training")
 
@@ -161,6 +161,10 @@ class MPENetOptions:
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    # learning-rate schedule: "constant" (the paper) or "cosine" (linear warm-up over ``warmup`` of the run, then
+    # cosine decay to zero: for short runs, such as the CPU-scale ones)
+    schedule: str = "constant"
+    warmup: float = 0.02
     # evaluation: AU F1 / accuracy of the restored faces by a separately trained detector (Table 2); "" = off
     au_evaluator: str = ""
 
@@ -169,6 +173,10 @@ class MPENetOptions:
             raise ValueError(f"variant must be one of {', '.join(ABLATIONS)}, got {self.variant!r}")
         if self.rec_loss not in ("l1", "l2"):
             raise ValueError(f"rec_loss must be 'l1' or 'l2', got {self.rec_loss!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.crop_margin < 0:
             raise ValueError(f"crop_margin must be >= 0, got {self.crop_margin}")
         if min(self.lambda_align, self.lambda_au) < 0:
@@ -262,6 +270,12 @@ class MPENetTask(Task):
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self._adam("g", self.opts.lr)}
 
+    def build_schedulers(self) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        if self.opts.schedule == "constant":
+            return {}
+        return {name: warmup_cosine(optimizer, self.total_steps, self.opts.warmup)
+                for name, optimizer in self.optimizers.items()}
+
     def steps(self) -> list[Step]:
         return [Step("g", self.g_step)]
 
@@ -336,7 +350,7 @@ class MPENetTask(Task):
 
             columns = list(au_index(evaluator.config.aus, self.data_aus))
             result = au_metrics(torch.cat(probs)[:, columns], torch.cat(targets), aus=self.data_aus,
-                                mask=torch.cat(masks))
+                                threshold=evaluator.decision_thresholds()[columns], mask=torch.cat(masks))
             metrics["au_f1"], metrics["au_accuracy"] = result["f1"]["avg"], result["accuracy"]["avg"]
         return metrics
 
@@ -356,6 +370,9 @@ class MPENetTask(Task):
         loader = DataLoader(test, batch_size=self.run.eval_batch_size or self.run.batch_size, num_workers=0)
         batches = ({k: v.to(self.device) for k, v in b.items()} for b in loader)
         return self.evaluate(batches)
+
+    def _extra_training_rows(self) -> dict[str, str]:
+        return {}
 
     def _title(self) -> str:
         return "faceforge MPENet" if self.opts.variant == "full" else f"faceforge MPENet ({self.opts.variant})"
@@ -382,9 +399,17 @@ class MPENetTask(Task):
             lines.append(f"\nMean landmark error of the alignment branch on step 1: {test['landmark_px']:.2f} px.")
         training = {"data": f"{data_text}; random {cfg.image_size} crops of {cfg.image_size + 2 * self.opts.crop_margin}"
                             f" faces with horizontal flips, MATLAB-bicubic x{cfg.scale} inputs"}
+        faces = self.total_steps * self.run.batch_size * self.run.grad_accum * self.num_processes
+        training["schedule"] = (f"{self.total_steps} iterations, {faces} faces = {faces / len(self.train_set):.2f} "
+                                f"epochs of the {len(self.train_set)} training faces (the paper: 2 epochs); Adam "
+                                f"lr {self.opts.lr:g}, {self.opts.schedule} schedule")
         if cfg.use_aus:
             training["AU branch"] = (f"initialised from {self.au_init_source}" if getattr(self, "au_init_source", "")
                                      else "trained from scratch with the network")
+        if self.opts.au_evaluator:
+            training["AU evaluation"] = (f"AU F1 / accuracy of the restored faces measured by {self.opts.au_evaluator}, "
+                                         f"a separately trained detector (not the AU branch's supervisor)")
+        training.update(self._extra_training_rows())
         lr = cfg.lr_size
         return {
             "title": self._title(),
@@ -474,6 +499,13 @@ class MPEGANTask(MPENetTask):
         adv = F.softplus(-self.nets["d"](out["sr"]).float()).mean()
         logs.update(per=per, adv=adv)
         return loss + o.lambda_per * per + o.lambda_adv * adv, logs
+
+    def _extra_training_rows(self) -> dict[str, str]:
+        o = self.opts
+        return {"perceptual loss": (f"squared distance of stage {', '.join(map(str, o.perceptual_layers))} features of "
+                                    f"{o.perceptual_model} (the paper: VGG-Face relu5_3, whose weights cannot be "
+                                    f"obtained offline)"),
+                "discriminator": f"SRGAN's ({o.d_channels} channels), trained from scratch; Adam lr {o.lr_d:g}"}
 
     def _title(self) -> str:
         return "faceforge MPEGAN"
