@@ -15,9 +15,11 @@ from faceforge.modeling import FaceForgeModel, ModelLoadError
 def _build() -> dict[str, type[FaceForgeModel]]:
     from faceforge.models.au_detector import AUDetector
     from faceforge.models.expression import ExpressionClassifier
+    from faceforge.models.face_alignment import FaceAlignment
     from faceforge.models.mpenet import MPEGANDiscriminator, MPENet
 
-    classes: tuple[type[FaceForgeModel], ...] = (AUDetector, ExpressionClassifier, MPENet, MPEGANDiscriminator)
+    classes: tuple[type[FaceForgeModel], ...] = (AUDetector, ExpressionClassifier, FaceAlignment, MPENet,
+                                             MPEGANDiscriminator)
     registry: dict[str, type[FaceForgeModel]] = {}
     for cls in classes:
         model_type = cls.config_class.model_type_default()

@@ -24,6 +24,7 @@ MODELS = faceforge.list_models()
 EXPECTED_OUTPUT_SHAPES = {
     "au_detector": lambda config: (2, len(config.aus)),
     "expression_classifier": lambda config: (2, len(config.classes)),
+    "face_alignment": lambda config: (2, config.points, config.heatmap_size, config.heatmap_size),
     "mpenet": lambda config: (2, 3, config.image_size, config.image_size),
     "mpegan_discriminator": lambda config: (2,),
 }

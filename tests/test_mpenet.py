@@ -325,3 +325,20 @@ def test_without_the_shipped_au_detector_the_au_branch_trains_from_scratch(cache
     monkeypatch.setattr(faceforge, "from_pretrained", unavailable)
     task = build_task(tiny_run("mpenet", cache / "unused", au_init="au-detector"))
     assert task.build_generator().au_branch is not None and task.au_init_source == ""
+
+
+def test_the_alignment_branch_starts_from_a_trained_face_alignment_network(cache):
+    from faceforge.models.face_alignment import FaceAlignment, FaceAlignmentConfig
+
+    torch.manual_seed(0)
+    aligner = FaceAlignment(FaceAlignmentConfig(image_size=32, heatmap_size=16, channels=16, stacks=2, depth=2))
+    aligner.save_pretrained(cache / "aligner")
+    task = build_task(tiny_run("mpenet", cache / "unused", align_init=str(cache / "aligner")))
+    generator = task.build_generator()
+    for name, value in aligner.branch.state_dict().items():
+        assert torch.equal(generator.align.state_dict()[name], value), name
+    assert task.align_init_source == str(cache / "aligner")
+    FaceAlignment(FaceAlignmentConfig(image_size=32, heatmap_size=16, channels=8, stacks=2, depth=2)).save_pretrained(
+        cache / "narrow")
+    with pytest.raises(ConfigError, match="sizes"):
+        build_task(tiny_run("mpenet", cache / "unused", align_init=str(cache / "narrow"))).build_generator()

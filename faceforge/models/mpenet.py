@@ -39,7 +39,6 @@ Reading of the parts the paper leaves open (each is a config field):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar, TypedDict
 
@@ -51,11 +50,11 @@ from torch import nn
 from faceforge.face.aus import AU_CENTRE_RULES, FACEFORGE_AUS, au_attention_maps
 from faceforge.modeling import FaceForgeModel, ModelConfig
 from faceforge.models.au_detector import AUDetector, AUDetectorConfig
-from faceforge.nn.blocks import BottleneckResidual, conv_prelu, deconv_prelu
+from faceforge.nn.blocks import conv_prelu, deconv_prelu
 from faceforge.nn.discriminator import SRGANDiscriminator
 from faceforge.nn.feedback import FeedbackBlock, projection_geometry
 from faceforge.nn.heatmaps import decode_radius, heatmap_landmarks
-from faceforge.nn.hourglass import StackedHourglass
+from faceforge.nn.hourglass import FaceAlignmentBranch
 
 # The variants of the paper's ablation study (Table 4): (use_landmarks, use_aus, au_attention).
 ABLATIONS: dict[str, tuple[bool, bool, bool]] = {
@@ -208,35 +207,6 @@ class MPENetOutput(TypedDict):
     heatmap_stacks: tuple[torch.Tensor, ...] | None
     landmarks: torch.Tensor | None
     au_logits: torch.Tensor | None
-
-
-class FaceAlignmentBranch(nn.Module):
-    """MPENet's face-alignment branch: a 3x3 conv, three residual blocks and stacked hourglasses.
-
-    The first log2(``downsample``) residual blocks stride by 2, so the heatmaps come out at the resolution of
-    the recurrent features.
-
-    Args:
-        channels: feature channels.
-        points: landmarks (heatmaps).
-        stacks: hourglass modules.
-        depth: depth of each hourglass.
-        downsample: image side / heatmap side (1, 2, 4 or 8).
-
-    Shapes:
-        (B, 3, H, W) -> ``stacks`` tensors (B, points, H / downsample, W / downsample).
-    """
-
-    def __init__(self, channels: int, points: int, *, stacks: int, depth: int, downsample: int):
-        super().__init__()
-        strided = int(math.log2(downsample))
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, 1, 1), nn.ReLU(inplace=True))
-        self.residuals = nn.Sequential(*(BottleneckResidual(channels, channels, stride=2 if i < strided else 1)
-                                         for i in range(3)))
-        self.hourglasses = StackedHourglass(channels, points, stacks=stacks, depth=depth)
-
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return self.hourglasses(self.residuals(self.stem(images)))
 
 
 class MPENet(FaceForgeModel):

@@ -5,10 +5,11 @@ from faceforge.nn.blocks import BottleneckResidual, conv_prelu, deconv_prelu
 from faceforge.nn.discriminator import SRGANDiscriminator
 from faceforge.nn.feedback import FeedbackBlock, projection_geometry
 from faceforge.nn.heatmaps import decode_radius, heatmap_landmarks, landmark_heatmaps
-from faceforge.nn.hourglass import Hourglass, StackedHourglass
+from faceforge.nn.hourglass import FaceAlignmentBranch, Hourglass, StackedHourglass
 
 __all__ = [
     "BottleneckResidual",
+    "FaceAlignmentBranch",
     "FeedbackBlock",
     "Hourglass",
     "SRGANDiscriminator",

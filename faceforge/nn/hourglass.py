@@ -13,6 +13,8 @@ landmark after each hourglass (intermediate supervision) and feeds the features 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,3 +83,33 @@ class StackedHourglass(nn.Module):
             if i < len(self.hourglasses) - 1:
                 x = x + self.merge_features[i](y) + self.merge_heatmaps[i](heatmaps[-1])
         return heatmaps
+
+
+class FaceAlignmentBranch(nn.Module):
+    """A face-alignment network (MPENet's alignment branch, DIC's): a 3x3 conv, three residual blocks and
+    stacked hourglasses.
+
+    The first log2(``downsample``) residual blocks stride by 2, so the heatmaps come out at 1 / ``downsample`` of
+    the image side (in MPENet: the resolution of the recurrent features).
+
+    Args:
+        channels: feature channels.
+        points: landmarks (heatmaps).
+        stacks: hourglass modules.
+        depth: depth of each hourglass.
+        downsample: image side / heatmap side (1, 2, 4 or 8).
+
+    Shapes:
+        (B, 3, H, W) -> ``stacks`` tensors (B, points, H / downsample, W / downsample).
+    """
+
+    def __init__(self, channels: int, points: int, *, stacks: int, depth: int, downsample: int):
+        super().__init__()
+        strided = int(math.log2(downsample))
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, 1, 1), nn.ReLU(inplace=True))
+        self.residuals = nn.Sequential(*(BottleneckResidual(channels, channels, stride=2 if i < strided else 1)
+                                         for i in range(3)))
+        self.hourglasses = StackedHourglass(channels, points, stacks=stacks, depth=depth)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self.hourglasses(self.residuals(self.stem(images)))

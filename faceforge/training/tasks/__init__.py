@@ -6,6 +6,7 @@ from faceforge.training.config import ConfigError, RunConfig
 from faceforge.training.task import Task
 from faceforge.training.tasks.au_detector import AUDetectorTask
 from faceforge.training.tasks.expression import ExpressionTask
+from faceforge.training.tasks.face_alignment import FaceAlignmentTask
 from faceforge.training.tasks.mpenet import MPEGANTask, MPENetTask
 from faceforge.training.tasks.toy import ToyGAN
 
@@ -13,6 +14,7 @@ TASKS: dict[str, type[Task]] = {
     "toy": ToyGAN,
     "au_detector": AUDetectorTask,
     "expression_classifier": ExpressionTask,
+    "face_alignment": FaceAlignmentTask,
     "mpenet": MPENetTask,
     "mpegan": MPEGANTask,
 }

@@ -147,6 +147,9 @@ class MPENetOptions:
     # and AU list then set the branch's); "" trains the branch from scratch. The shipped detector is used when
     # it can be loaded and skipped (from scratch, with a warning) when it cannot; any other name must load.
     au_init: str = SHIPPED_AU_DETECTOR
+    # alignment branch initialisation: a trained FaceAlignment (``face_alignment`` task) folder or Hub id whose
+    # sizes match the branch's; "" trains the branch from scratch with the network, as the paper does
+    align_init: str = ""
     # data
     crop_margin: int = 8  # training faces are (image_size + 2 margin) squares: 144 for random 128 crops
     train_length: int = 24000  # synthetic training faces
@@ -247,7 +250,32 @@ class MPENetTask(Task):
         if detector is not None and generator.au_branch is not None:
             generator.au_branch.load_state_dict(detector.state_dict())
             self.au_init_source = self.opts.au_init
+        self.align_init_source = ""
+        if self.opts.align_init and generator.align is not None:
+            self._load_alignment(generator)
+            self.align_init_source = self.opts.align_init
         return generator
+
+    def _load_alignment(self, generator: MPENet) -> None:
+        """Copy a trained FaceAlignment network into the generator's alignment branch."""
+        import faceforge
+        from faceforge.modeling import ModelLoadError
+        from faceforge.models.face_alignment import FaceAlignment
+
+        name = self.opts.align_init
+        try:
+            aligner = faceforge.from_pretrained(name)
+        except ModelLoadError as err:
+            raise ConfigError(f"options.align_init={name!r} cannot be loaded: {err}") from err
+        if not isinstance(aligner, FaceAlignment):
+            raise ConfigError(f"options.align_init={name!r} holds a {type(aligner).__name__}, not a FaceAlignment")
+        a, g = aligner.config, generator.config
+        ours = (g.align_channels, g.n_landmarks, g.align_stacks, g.hourglass_depth, g.image_size, g.feature_size)
+        theirs = (a.channels, a.points, a.stacks, a.depth, a.image_size, a.heatmap_size)
+        if ours != theirs:
+            raise ConfigError(f"options.align_init={name!r} has (channels, points, stacks, depth, image, heatmap) "
+                              f"sizes {theirs}; the alignment branch has {ours}")
+        generator.align.load_state_dict(aligner.branch.state_dict())
 
     def _bind(self, generator: MPENet) -> None:
         """Remember the generator's config and which of its AU outputs the data labels."""
@@ -403,6 +431,10 @@ class MPENetTask(Task):
         training["schedule"] = (f"{self.total_steps} iterations, {faces} faces = {faces / len(self.train_set):.2f} "
                                 f"epochs of the {len(self.train_set)} training faces (the paper: 2 epochs); Adam "
                                 f"lr {self.opts.lr:g}, {self.opts.schedule} schedule")
+        if cfg.use_landmarks:
+            source = getattr(self, "align_init_source", "")
+            training["alignment branch"] = (f"initialised from {source}" if source
+                                            else "trained from scratch with the network")
         if cfg.use_aus:
             training["AU branch"] = (f"initialised from {self.au_init_source}" if getattr(self, "au_init_source", "")
                                      else "trained from scratch with the network")
@@ -469,6 +501,7 @@ class MPEGANTask(MPENetTask):
             raise ConfigError(f"options.init={o.init!r} is not an MPENet folder: {err}") from err
         self._bind(generator)
         self.au_init_source = f"the MPENet of {o.init}"
+        self.align_init_source = f"the MPENet of {o.init}"
         discriminator = MPEGANDiscriminator(MPEGANDiscriminatorConfig(image_size=generator.config.image_size,
                                                                       channels=o.d_channels))
         perceptual = PerceptualLoss.from_expression_classifier(o.perceptual_model, layers=o.perceptual_layers,
