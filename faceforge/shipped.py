@@ -16,6 +16,7 @@ SHIPPED_MODELS: dict[str, str] = {
     "au-evaluator": "AU evaluator (ResNet-10t): scores AUs of generated faces; never used in training",
     "expression-classifier": "expression classifier (VGG13 BaseNet): supervisor and perceptual features",
     "expression-evaluator": "expression evaluator (VGG11): scores expressions of generated faces",
+    "face-alignment": "68-landmark heatmap network (2 hourglasses) on blurred faces: initialises MPENet's alignment",
     "mpenet": "MPENet: x8 face super-resolution (16x16 -> 128x128) with landmark and AU priors, PSNR-oriented",
     "mpegan": "MPEGAN: MPENet trained further with perceptual and adversarial losses",
 }

@@ -118,6 +118,20 @@ def test_a_gradient_reaches_every_parameter():
     assert not missing, missing
 
 
+@pytest.mark.parametrize("detach", [True, False])
+def test_the_reconstruction_reaches_the_prior_branches_only_when_the_priors_are_not_detached(detach):
+    torch.manual_seed(0)
+    model = MPENet(tiny(detach_priors=detach)).train()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    out = model(*model.example_inputs(2))
+    out["sr"].square().mean().backward()  # the last step's reconstruction alone
+    for branch in (model.align, model.au_branch):
+        reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in branch.parameters())
+        assert reached != detach
+
+
 def test_the_priors_reach_the_later_steps_only():
     """Step 1 sees no prior; the landmark heatmaps (shape prior) change the steps after it."""
     torch.manual_seed(0)
@@ -240,7 +254,7 @@ def test_crops_and_flips_move_the_landmarks_with_the_face(train):
 
 
 TINY_OPTIONS = {"image_size": 32, "scale": 4, "channels": 8, "groups": 2, "align_channels": 16, "hourglass_depth": 2,
-                "au_backbone": "resnet10t", "au_image_size": 32, "au_init": "", "crop_margin": 2,
+                "au_backbone": "resnet10t", "au_image_size": 32, "au_init": "", "align_init": "", "crop_margin": 2,
                 "train_length": 8, "eval_length": 4, "test_length": 4}
 
 

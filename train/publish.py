@@ -12,13 +12,12 @@ fp16 storage is only kept where it does not change the results. Publish to the H
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
 
 import faceforge
-from faceforge.shipped import HUB_CARDS
+from faceforge.shipped import HUB_CARDS, HUB_ORG
 
 
 def test_inputs(model, count: int = 32) -> torch.Tensor:
@@ -48,7 +47,10 @@ def main() -> None:
     out = HUB_CARDS / args.name
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, dtype=getattr(torch, args.dtype))
-    shutil.copyfile(args.run_model / "README.md", out / "README.md")  # the card the run filled
+    card = (args.run_model / "README.md").read_text()  # the card the run filled, loading by the shipped name
+    card = card.replace('from_pretrained("path/to/this/folder")  # or a Hub id',
+                        f'from_pretrained("{args.name}")  # hub_cards/{args.name} offline, else {HUB_ORG}/{args.name}')
+    (out / "README.md").write_text(card)
 
     faces = test_inputs(model)
     shipped = faceforge.from_pretrained(out)

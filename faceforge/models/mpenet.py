@@ -85,6 +85,10 @@ class MPENetConfig(ModelConfig):
         align_stacks: hourglass modules of the alignment branch (2).
         hourglass_depth: poolings inside each hourglass (4).
         heatmap_sigma: Gaussian width of the target heatmaps, in heatmap pixels (also sets the decoding window).
+        detach_priors: feed the priors to the SR branch without a gradient path back into the alignment and AU
+            branches, so those learn from their own losses only (Eq. 5-8; both still reach the SR steps through
+            I_SR^1 and I_SR^2). With the path open, L_rec turned the heatmaps into free features: the landmark
+            error of the alignment branch rose from 7 to 60 px within 500 iterations (CPU-scale schedule).
         aus: the AUs of the AU branch, in its output order.
         au_backbone: timm architecture of the AU branch ("resnet18").
         au_image_size: side the AU branch resizes its input to.
@@ -107,6 +111,7 @@ class MPENetConfig(ModelConfig):
     align_stacks: int = 2
     hourglass_depth: int = 4
     heatmap_sigma: float = 1.0
+    detach_priors: bool = True
     aus: tuple[int, ...] = FACEFORGE_AUS
     au_backbone: str = "resnet18"
     au_image_size: int = 128
@@ -315,12 +320,12 @@ class MPENet(FaceForgeModel):
             if step == 1 and self.align is not None:
                 # Landmarks from I_SR^1 (Eq. 5's H_align); their heatmaps are the shape prior of the next steps.
                 stacks = tuple(self.align(outputs[-1]))
-                shape_prior = stacks[-1]
+                shape_prior = stacks[-1].detach() if cfg.detach_priors else stacks[-1]
                 landmarks = self.landmarks_from_heatmaps(stacks[-1])
             if step == 2 and self.au_branch is not None:
                 # AUs from I_SR^2; their (attention-weighted) maps are the texture prior of step 3.
                 au_logits = self.au_branch(outputs[-1])
-                texture_prior = self.texture_prior(au_logits, landmarks)
+                texture_prior = self.texture_prior(au_logits.detach() if cfg.detach_priors else au_logits, landmarks)
         return MPENetOutput(sr=outputs[-1], steps=tuple(outputs), heatmaps=stacks[-1] if stacks else None,
                             heatmap_stacks=stacks, landmarks=landmarks, au_logits=au_logits)
 

@@ -123,7 +123,7 @@ class AUDetectorTask(SingleNetworkTask):
             "training": {"data": data_text},
             "sections": {"Results on the test split (identity-disjoint), %": f"```\n{table}\n```"},
             "usage": ("import faceforge, torch\n"
-                      "model = faceforge.from_pretrained(\"hub_cards/au-detector\")  # or a Hub id\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
                       "faces = torch.rand(4, 3, 128, 128)  # aligned faces in [0, 1]\n"
                       "out = model.predict(faces)  # probability and occurrence, (4, n_aus)"),
         }

@@ -100,7 +100,7 @@ class ExpressionTask(SingleNetworkTask):
                          f"peak: intensity {PEAK[0]}-{PEAK[1]}, weak: {WEAK[0]}-{WEAK[1]}; neutral faces in both.\n\n"
                          f"```\n{table}\n```"},
             "usage": ("import faceforge, torch\n"
-                      "model = faceforge.from_pretrained(\"hub_cards/expression-classifier\")\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
                       "logits = model(torch.rand(4, 3, 128, 128))  # aligned faces in [0, 1]\n"
                       "names = [model.config.classes[i] for i in logits.argmax(1)]"),
         }

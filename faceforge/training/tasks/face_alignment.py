@@ -118,6 +118,6 @@ class FaceAlignmentTask(SingleNetworkTask):
             "training": {"data": data_text},
             "sections": {"Results on the test split (identity-disjoint)": "\n".join(lines)},
             "usage": ("import faceforge, torch\n"
-                      "model = faceforge.from_pretrained(\"runs/face_alignment/model\")\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
                       "points = model.landmarks(torch.rand(2, 3, 128, 128))  # (2, 68, 2) pixels"),
         }

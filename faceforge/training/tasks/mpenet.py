@@ -58,7 +58,7 @@ logger = logging.getLogger("faceforge.training")
 SHIPPED_AU_DETECTOR = "au-detector"
 # The options that are MPENetConfig fields of the same name.
 NETWORK_OPTIONS = ("image_size", "scale", "channels", "groups", "steps", "align_channels", "align_stacks",
-                   "hourglass_depth", "heatmap_sigma", "au_backbone", "au_image_size")
+                   "hourglass_depth", "heatmap_sigma", "au_backbone", "au_image_size", "detach_priors")
 
 
 class SuperResolutionFaces(Dataset):
@@ -143,6 +143,7 @@ class MPENetOptions:
     heatmap_sigma: float = 1.0  # target Gaussians, in heatmap pixels (32x32 heatmaps: 4 HR pixels)
     au_backbone: str = "resnet18"
     au_image_size: int = 128
+    detach_priors: bool = True  # the priors reach the SR branch without a gradient path back (MPENetConfig)
     # AU branch initialisation: a trained AU detector (shipped name, folder or Hub id; its backbone, input size
     # and AU list then set the branch's); "" trains the branch from scratch. The shipped detector is used when
     # it can be loaded and skipped (from scratch, with a warning) when it cannot; any other name must load.
