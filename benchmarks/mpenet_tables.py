@@ -1,6 +1,7 @@
 """MPENet's paper tables (Tables 1-4 of ``004_22aececcdc79dbf1.txt``), measured on the FaceForge-Synth test split.
 
     python benchmarks/mpenet_tables.py [--runs runs] [--length 2000] [--json benchmarks/results/mpenet_tables.json]
+                                       [--update]
 
 Models: the shipped ``mpenet`` and ``mpegan`` (``hub_cards/``) and the ablation variants trained by
 ``bash train/ship_mpenet.sh`` into ``RUNS/mpenet-{baseline,landmarks,landmarks_aus}/model`` (all four variants
@@ -11,7 +12,9 @@ and accuracy (%) are measured on the restored faces by the shipped AU *evaluator
 from the AU detector that supervises MPENet), with the HR faces' own AU F1 as the ceiling.
 
 Prints Markdown tables and the issue's goals (MPENet >= 3.5 dB over bicubic, >= 5 AU F1 points over bicubic,
-every ablation row no worse than the one before), and writes every number to ``--json``.
+every ablation row no worse than the one before), and writes every number to ``--json``. ``--update`` also
+writes the tables into the README and the ``mpenet`` / ``mpegan`` model cards, between the markers
+``<!-- mpenet-tables -->`` and ``<!-- /mpenet-tables -->`` (added at the end of a card that has none).
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ def table(title: str, rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+MARKERS = ("<!-- mpenet-tables -->", "<!-- /mpenet-tables -->")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between the markers of ``path`` (appended with its markers when they are missing)."""
+    start, end = MARKERS
+    doc = path.read_text()
+    block = f"{start}\n{text.strip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + "\n\n## Paper tables (FaceForge-Synth)\n\n" + block + "\n"
+    path.write_text(doc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of the ablation runs")
@@ -50,6 +69,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--au-evaluator", default="au-evaluator")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
+    parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
     args = parser.parse_args()
 
     data = SynthFaces("test", length=args.length)
@@ -82,22 +102,34 @@ def main() -> None:
     ablation = {label: (full[last] if variant == "full" else results[variant]["table"][last])
                 for label, variant in ABLATION if variant == "full" or variant in results}
 
-    print(f"\nFaceForge-Synth test split, {len(data)} faces, x8 (16x16 -> 128x128); AU columns by "
-          f"{args.au_evaluator}; landmark error of MPENet's alignment branch "
-          f"{results['mpenet']['details'].get('landmark_px', float('nan')):.2f} px (128x128).\n")
-    print(table("Tables 1-2: image quality and AU restoration", main_rows), end="\n\n")
-    print(table("Table 3: outputs of the recurrent steps (MPENet)", steps), end="\n\n")
-    print(table("Table 4: ablation (same iterations for every row)", ablation), end="\n\n")
-
+    lines = [f"FaceForge-Synth test split (identity-disjoint), {len(data)} faces, x8 (16x16 -> 128x128); PSNR / "
+             f"SSIM on Y; AU F1 / accuracy (%) by `{args.au_evaluator}`, a detector trained apart from the AU "
+             f"supervisor; landmark error of MPENet's alignment branch "
+             f"{results['mpenet']['details'].get('landmark_px', float('nan')):.2f} px (128x128). "
+             f"Measured by `python benchmarks/mpenet_tables.py --length {len(data)}` on the CPU.", "",
+             table("Tables 1-2: image quality and AU restoration", main_rows), "",
+             table("Table 3: outputs of the recurrent steps (MPENet)", steps), "",
+             table("Table 4: ablation (same iterations for every row)", ablation), ""]
     gain = full[last]["PSNR"] - full["bicubic"]["PSNR"]
     f1_gain = full[last].get("AU F1", float("nan")) - full["bicubic"].get("AU F1", float("nan"))
-    print(f"goal MPENet >= bicubic + 3.5 dB: {gain:+.2f} dB ({'met' if gain >= 3.5 else f'missed by {3.5 - gain:.2f} dB'})")
-    print(f"goal MPENet >= bicubic + 5 AU F1 points: {f1_gain:+.2f} "
-          f"({'met' if f1_gain >= 5 else f'missed by {5 - f1_gain:.2f}'})")
+    lines.append(f"- goal MPENet >= bicubic + 3.5 dB: {gain:+.2f} dB "
+                 f"({'met' if gain >= 3.5 else f'missed by {3.5 - gain:.2f} dB'})")
+    lines.append(f"- goal MPENet >= bicubic + 5 AU F1 points: {f1_gain:+.2f} "
+                 f"({'met' if f1_gain >= 5 else f'missed by {5 - f1_gain:.2f}'})")
     names = list(ablation)
     for before, after in zip(names, names[1:]):
         worse = [c for c in COLUMNS if c in ablation[after] and ablation[after][c] < ablation[before][c]]
-        print(f"ablation {after} vs {before}: " + ("no worse" if not worse else f"worse in {', '.join(worse)}"))
+        lines.append(f"- ablation {after} vs {before}: " + ("no worse" if not worse else f"worse in {', '.join(worse)}"))
+    missing = [label for label, variant in ABLATION if variant != "full" and variant not in results]
+    if missing:
+        lines.append(f"- ablation rows not trained: {', '.join(missing)}")
+    text = "\n".join(lines)
+    print("\n" + text)
+    if args.update:
+        for path in (ROOT / "README.md", ROOT / "hub_cards" / "mpenet" / "README.md",
+                     ROOT / "hub_cards" / "mpegan" / "README.md"):
+            write_section(path, text)
+            print(f"updated {path.relative_to(ROOT)}")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"faces": len(data), "au_evaluator": args.au_evaluator, "models": sources,

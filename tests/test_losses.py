@@ -82,3 +82,17 @@ def test_timm_vgg19_loads_from_a_local_weights_file(tmp_path):
     assert torch.equal(loaded["features_0.weight"], reference.state_dict()["features.0.weight"])  # from the file
     x = torch.rand(1, 3, 64, 64)
     assert float(loss(x, x)) == 0.0
+
+
+def test_perceptual_sum_reduction_is_the_squared_norm_per_image(tmp_path):
+    from faceforge.losses import PerceptualLoss
+    from faceforge.models.expression import ExpressionClassifier
+
+    torch.manual_seed(0)
+    model = ExpressionClassifier(ExpressionClassifier.tiny_config()).eval()
+    loss = PerceptualLoss.from_expression_classifier(model, layers=(1,), criterion="l2")
+    x, y = torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32)
+    fx, fy = model.features(x)[0][1], model.features(y)[0][1]
+    expected = (fx - fy).square().flatten(1).sum(1).mean()
+    assert torch.allclose(loss(x, y, reduction="sum"), expected, rtol=1e-5)
+    assert torch.allclose(loss(x, y), (fx - fy).square().mean(), rtol=1e-5)

@@ -356,3 +356,27 @@ def test_the_alignment_branch_starts_from_a_trained_face_alignment_network(cache
         cache / "narrow")
     with pytest.raises(ConfigError, match="sizes"):
         build_task(tiny_run("mpenet", cache / "unused", align_init=str(cache / "narrow"))).build_generator()
+
+
+@pytest.mark.parametrize("norm", ["paper", "mean"])
+def test_the_loss_terms_are_weighed_as_the_paper_writes_them(cache, norm):
+    """"paper": Eq. (13) over the face's pixel count, with Eq. (5) a squared norm over the heatmaps and Eq. (6)-(7)
+    sums over AUs; "mean": per-element means weighed by the lambdas directly."""
+    task = build_task(tiny_run("mpenet", cache / "unused", loss_norm=norm))
+    data = task.train_dataset()
+    task.nets = task.build_networks()
+    torch.manual_seed(0)
+    batch = torch.utils.data.default_collate([data[0], data[1]])
+    out = task.nets["g"](batch["lr"])
+    loss, logs = task.restoration_loss(batch, out)
+    hr, heatmaps = batch["image"], out["heatmaps"]
+    pixels, heatmap_elements, n_aus = hr[0].numel(), heatmaps[0].numel(), len(task.au_columns)
+    o = task.opts
+    if norm == "paper":
+        expected = logs["rec"] + (o.lambda_align * heatmap_elements * logs["align"]
+                                  + o.lambda_au * n_aus * logs["au"]) / pixels
+    else:
+        expected = logs["rec"] + o.lambda_align * logs["align"] + o.lambda_au * logs["au"]
+    assert torch.allclose(loss, expected, rtol=1e-5)
+    rec_norm = torch.stack([(hr - s).square().flatten(1).sum(1).mean() for s in out["steps"]]).mean()
+    assert torch.allclose(logs["rec"], rec_norm / pixels, rtol=1e-5)  # Eq. (9) over the pixel count

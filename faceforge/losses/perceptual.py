@@ -69,13 +69,20 @@ class PerceptualLoss(nn.Module):
         maps = list(self._features(images))
         return [maps[i] for i in self.layers] if self.layers is not None else maps
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Perceptual distance of (B, 3, H, W) ``output`` to ``target``, both in [0, 1]."""
+    def forward(self, output: torch.Tensor, target: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+        """Perceptual distance of (B, 3, H, W) ``output`` to ``target``, both in [0, 1].
+
+        ``reduction``: "mean" over every feature element, or "sum" over each image's feature elements and
+        averaged over the batch (the squared norm of MPENet's Eq. 10 with the l2 criterion).
+        """
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         with torch.no_grad():
             target_maps = self._select(target)
         output_maps = self._select(output)
         weights = self.weights or (1.0,) * len(output_maps)
-        return sum(w * self.distance(o, t) for w, o, t in zip(weights, output_maps, target_maps))
+        scale = (lambda o: o[0].numel()) if reduction == "sum" else (lambda o: 1)
+        return sum(w * self.distance(o, t) * scale(o) for w, o, t in zip(weights, output_maps, target_maps))
 
     @classmethod
     def from_expression_classifier(cls, model: str | os.PathLike | nn.Module = "hub_cards/expression-classifier",
