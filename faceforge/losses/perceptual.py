@@ -81,8 +81,8 @@ class PerceptualLoss(nn.Module):
             target_maps = self._select(target)
         output_maps = self._select(output)
         weights = self.weights or (1.0,) * len(output_maps)
-        scale = (lambda o: o[0].numel()) if reduction == "sum" else (lambda o: 1)
-        return sum(w * self.distance(o, t) * scale(o) for w, o, t in zip(weights, output_maps, target_maps))
+        return sum(w * self.distance(o, t) * (o[0].numel() if reduction == "sum" else 1)
+                   for w, o, t in zip(weights, output_maps, target_maps))
 
     @classmethod
     def from_expression_classifier(cls, model: str | os.PathLike | nn.Module = "hub_cards/expression-classifier",

@@ -164,7 +164,7 @@ class MPENetOptions:
     eval_split: str = "val"
     # losses, Eq. (13)
     rec_loss: str = "l2"  # Eq. (9) squared error; "l1" for an absolute error
-    # How the terms are normalised against each other before the lambdas weigh them (see ``restoration_loss``):
+    # How the terms are normalised against each other before the lambdas weigh them (see ``MPENetTask.term_scales``):
     # "paper": as Eq. (5)-(10) write them (squared norms over each face's pixels, heatmaps and features, sums
     # over AUs), all divided by the face's pixel count; "mean": every term a per-element mean.
     loss_norm: str = "paper"
