@@ -380,3 +380,17 @@ def test_the_loss_terms_are_weighed_as_the_paper_writes_them(cache, norm):
     assert torch.allclose(loss, expected, rtol=1e-5)
     rec_norm = torch.stack([(hr - s).square().flatten(1).sum(1).mean() for s in out["steps"]]).mean()
     assert torch.allclose(logs["rec"], rec_norm / pixels, rtol=1e-5)  # Eq. (9) over the pixel count
+
+
+@pytest.mark.parametrize("variant", ["baseline", "landmarks", "landmarks_aus"])
+def test_every_ablation_variant_trains_with_the_papers_loss_terms(cache, variant):
+    """Table 4's rows train under ``loss_norm: paper``: a variant without a branch has no such term."""
+    task = build_task(tiny_run("mpenet", cache / "unused", variant=variant, loss_norm="paper"))
+    data = task.train_dataset()
+    task.nets = task.build_networks()
+    batch = torch.utils.data.default_collate([data[0], data[1]])
+    loss, logs = task.restoration_loss(batch, task.nets["g"](batch["lr"]))
+    assert torch.isfinite(loss) and loss > 0
+    assert ("align" in logs) == (variant != "baseline") and ("au" in logs) == (variant == "landmarks_aus")
+    loss.backward()
+    assert all(p.grad is not None for p in task.nets["g"].parameters() if p.requires_grad)

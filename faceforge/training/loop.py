@@ -742,7 +742,7 @@ class _Trainer:
             "command": _launch_command(run),
             "iterations": self.iteration,
             "batch": f"{run.batch_size} x {run.grad_accum} accumulated x {acc.num_processes} processes",
-            "precision": run.mixed_precision,
+            "precision": "fp32" if run.mixed_precision == "no" else f"{run.mixed_precision} autocast",
             "EMA decay": run.ema_decay if self.ema else "none",
             "seed": run.seed,
             "options": ", ".join(f"{k}={v}" for k, v in run.to_dict()["options"].items()),

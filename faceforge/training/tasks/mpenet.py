@@ -336,8 +336,8 @@ class MPENetTask(Task):
         if self.opts.loss_norm == "mean":
             return {"align": 1.0, "au": 1.0, "per": 1.0, "adv": 1.0}
         pixels = hr[0].numel()
-        return {"align": (heatmaps[0].numel() if heatmaps is not None else 0) / pixels,
-                "au": len(self.au_columns) / pixels, "per": 1.0 / pixels, "adv": 1.0}
+        return {"align": (heatmaps[0].numel() if heatmaps is not None else 0) / pixels,  # variants without
+                "au": len(self.au_columns or ()) / pixels, "per": 1.0 / pixels, "adv": 1.0}  # a branch: unused
 
     def restoration_loss(self, batch: dict[str, torch.Tensor], out) -> tuple[torch.Tensor, dict[str, Any]]:
         """L_rec + lambda_align L_align + lambda_au L_au (Eq. 13 without the GAN terms) and its logs.
