@@ -1,13 +1,17 @@
 """MPENet's paper tables (Tables 1-4 of ``004_22aececcdc79dbf1.txt``), measured on the FaceForge-Synth test split.
 
-    python benchmarks/mpenet_tables.py [--runs runs] [--length 2000] [--json benchmarks/results/mpenet_tables.json]
+    python benchmarks/mpenet_tables.py [--runs runs] [--baseline runs/mpenet-baseline/model] [--length 2000]
+                                       [--json benchmarks/results/mpenet_tables.json] [--only NAME ...]
                                        [--update] [--from-json]
 
 Models: the shipped ``mpenet`` and ``mpegan`` (``hub_cards/``) for Tables 1-3, and the ablation variants in
-``RUNS/mpenet-{baseline,landmarks,landmarks_aus,full}/model`` for Table 4 and the "Recurrent baseline" row; every
-row of Table 4 trains for the same iterations, as the paper's ablation does (``bash train/ablation_mpenet.sh
-STEPS`` trains all four into ``runs/ablation-STEPS``; ``bash train/ship_mpenet.sh`` trains them at the shipped
-schedule into ``runs/``, where a missing ``mpenet-full`` run means the shipped ``mpenet``). Every face of
+``RUNS/mpenet-{baseline,landmarks,landmarks_aus,full}/model`` for Table 4; every row of Table 4 trains for the
+same iterations, as the paper's ablation does (``bash train/ablation_mpenet.sh STEPS`` trains all four into
+``runs/ablation-STEPS``; ``bash train/ship_mpenet.sh`` trains them at the shipped schedule into ``runs/``, where
+a missing ``mpenet-full`` run means the shipped ``mpenet``). The "Recurrent baseline" row of Tables 1-2 is
+``--baseline`` (or Table 4's baseline), shown only when it trained for as many iterations as the shipped
+MPENet. ``--only NAME ...`` measures some models (``mpenet``, ``mpegan``, ``recurrent_baseline`` or a variant)
+and keeps the other figures of ``--json``. Every face of
 the identity-disjoint test split is centre-aligned at 128x128, brought down to 16x16 by MATLAB bicubic and
 restored (:func:`faceforge.evaluation.evaluate_super_resolution`). PSNR and SSIM are on the Y channel; AU F1
 and accuracy (%) are measured on the restored faces by the shipped AU *evaluator* (a ResNet-10t trained apart
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -34,12 +39,20 @@ from faceforge.modeling import ModelLoadError
 ABLATION = [("baseline", "baseline"), ("+landmarks", "landmarks"), ("+AUs", "landmarks_aus"),
             ("+AU attention maps (MPENet)", "full")]
 COLUMNS = ("PSNR", "SSIM", "AU F1", "AU Acc")
+DEFAULT_BASELINE = Path("runs/mpenet-baseline/model")
 
 
 def iterations(model_folder: str) -> int | None:
     """Training iterations of a run's exported model (``train_summary.json`` beside ``model/``), if recorded."""
     summary = Path(model_folder).parent / "train_summary.json"
     return json.loads(summary.read_text()).get("step") if summary.is_file() else None
+
+
+def shipped_iterations(name: str) -> int | None:
+    """Training iterations a shipped model's card records (its ``| iterations | N |`` row)."""
+    card = ROOT / "hub_cards" / name / "README.md"
+    found = re.search(r"^\| iterations \| (\d+) \|$", card.read_text(), re.M) if card.is_file() else None
+    return int(found.group(1)) if found else None
 
 
 def fmt(row: dict) -> str:
@@ -73,8 +86,11 @@ def write_section(path: Path, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of the ablation runs")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE,
+                        help="a recurrent baseline (variant=baseline) trained as long as the shipped MPENet")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="measure these models, keep the rest of --json")
     parser.add_argument("--length", type=int, default=2000, help="test faces (the split has 2000)")
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=8, help="faces per forward pass (larger is slower on a CPU)")
     parser.add_argument("--au-evaluator", default="au-evaluator")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
     parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
@@ -88,38 +104,63 @@ def main() -> None:
         return
     data = SynthFaces("test", length=args.length)
     faces = len(data)
-    sources = {"mpenet": "mpenet", "mpegan": "mpegan"}
+    sources = {"mpenet": "mpenet", "mpegan": "mpegan", "recurrent_baseline": str(args.baseline)}
     sources.update({variant: str(args.runs / f"mpenet-{variant}" / "model") for _, variant in ABLATION})
     results: dict[str, dict] = {}
+    runs = args.runs
+    if args.only:
+        unknown = set(args.only) - set(sources)
+        if unknown:
+            raise SystemExit(f"--only: unknown {sorted(unknown)}; choose from {sorted(sources)}")
+        saved = json.loads(args.json.read_text())
+        if saved["faces"] != faces or saved["au_evaluator"] != args.au_evaluator:
+            raise SystemExit(f"--only: {args.json} holds {saved['faces']} faces by {saved['au_evaluator']}; "
+                             f"measure with the same --length and --au-evaluator")
+        results = {name: saved["results"][name] for name in saved["results"] if name not in args.only}
+        sources = {name: (sources[name] if name in args.only else saved["models"].get(name, sources[name]))
+                   for name in sources}
+        if not {variant for _, variant in ABLATION} & set(args.only):
+            runs = Path(saved.get("runs", runs))
     for name, source in sources.items():
+        if args.only and name not in args.only:
+            continue
+        if name == "recurrent_baseline" and Path(source).resolve() == Path(sources["baseline"]).resolve():
+            continue  # Table 4's baseline run is this one
         try:
             model = faceforge.from_pretrained(source)
         except ModelLoadError as err:
-            if name != "full":  # the full variant falls back on the shipped mpenet
+            if name == "recurrent_baseline":
+                print(f"[{name}] missing ({err}); train it with `accelerate launch train/train.py --task mpenet "
+                      f"--config train/configs/mpenet_cpu.yaml options.variant=baseline output_dir={Path(source).parent}`")
+            elif name != "full":  # the full variant falls back on the shipped mpenet
                 print(f"[{name}] missing ({err}); train it with `bash train/ablation_mpenet.sh STEPS`")
             continue
         start = time.perf_counter()
         results[name] = evaluate_super_resolution(model, data, batch_size=args.batch_size,
                                                   au_evaluator=args.au_evaluator)
+        results[name]["iterations"] = iterations(source)  # kept in the JSON: runs/ may be gone by --from-json
         print(f"[{name}] {source}: {faces} faces in {time.perf_counter() - start:.0f} s")
     if "mpenet" not in results:
         raise SystemExit("the shipped mpenet is needed for Tables 1-3")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"faces": faces, "au_evaluator": args.au_evaluator, "runs": str(args.runs),
+    args.json.write_text(json.dumps({"faces": faces, "au_evaluator": args.au_evaluator, "runs": str(runs),
                                      "models": sources, "results": results}, indent=2) + "\n")
     print(f"wrote {args.json}")
-    report(results, sources, faces, args.au_evaluator, args.runs, args.update)
+    report(results, sources, faces, args.au_evaluator, runs, args.update)
 
 
 def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Path, update: bool) -> None:
     """Print the tables and the goals (and write them into the README and the cards with ``update``)."""
     full = results["mpenet"]["table"]
     last = f"step {max(int(k.split()[1]) for k in full if k.startswith('step'))}"
-    steps_of = {name: iterations(sources[name]) for name in results if name not in ("mpenet", "mpegan")}
+    steps_of = {name: results[name].get("iterations") or iterations(sources[name])
+                for name in results if name not in ("mpenet", "mpegan")}
     main_rows = {"Bicubic": full["bicubic"]}
-    if "baseline" in results:
-        n = steps_of.get("baseline")
-        main_rows[f"Recurrent baseline (no priors{f', {n} iterations' if n else ''})"] = results["baseline"]["table"][last]
+    shipped_steps = shipped_iterations("mpenet")
+    for name in ("recurrent_baseline", "baseline"):  # a baseline trained as long as MPENet
+        if name in results and steps_of.get(name) == shipped_steps:
+            main_rows["Recurrent baseline (no priors)"] = results[name]["table"][last]
+            break
     main_rows["MPENet"] = full[last]
     if "mpegan" in results:
         main_rows["MPEGAN"] = results["mpegan"]["table"][last]
@@ -128,16 +169,27 @@ def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Pa
     ablation_full = results["full"]["table"] if "full" in results else full  # else the shipped mpenet
     ablation = {label: (ablation_full[last] if variant == "full" else results[variant]["table"][last])
                 for label, variant in ABLATION if variant == "full" or variant in results}
-    counts = {steps_of.get(v) for _, v in ABLATION if v in results}
-    ablation_title = ("Table 4: ablation, every row " + (f"{counts.pop()} iterations" if len(counts) == 1 and None not in counts
-                      else "the same iterations") + f" (`{runs}`" +
+    counts = {steps_of.get(v) if v in results else shipped_steps for label, v in ABLATION if label in ablation}
+    if None in counts:
+        trained = "every row trained alike"
+    elif len(counts) == 1:
+        trained = f"every row {counts.pop()} iterations"
+    else:
+        trained = f"rows trained for different iterations ({', '.join(map(str, sorted(counts)))})"
+    ablation_title = (f"Table 4: ablation, {trained} (`{runs}`" +
                       ("; the last row is the shipped mpenet)" if "full" not in results else ")"))
+    command = f"python benchmarks/mpenet_tables.py --runs {runs} --length {faces}"
+    if "recurrent_baseline" in results and Path(sources["recurrent_baseline"]) != DEFAULT_BASELINE:
+        command += f" --baseline {sources['recurrent_baseline']}"
 
+    note = ("" if "Recurrent baseline (no priors)" in main_rows else
+            f" The recurrent baseline without priors is in Table 4 only: neither `--baseline` nor a baseline run "
+            f"in `{runs}` trained for the shipped MPENet's {shipped_steps} iterations.")
     lines = [f"FaceForge-Synth test split (identity-disjoint), {faces} faces, x8 (16x16 -> 128x128); PSNR / "
              f"SSIM on Y; AU F1 / accuracy (%) by `{au_evaluator}`, a detector trained apart from the AU "
              f"supervisor; landmark error of MPENet's alignment branch "
              f"{results['mpenet']['details'].get('landmark_px', float('nan')):.2f} px (128x128). "
-             f"Measured by `python benchmarks/mpenet_tables.py --runs {runs} --length {faces}` on the CPU.", "",
+             f"Measured by `{command}` on the CPU.{note}", "",
              table("Tables 1-2: image quality and AU restoration", main_rows), "",
              table("Table 3: outputs of the recurrent steps (MPENet)", steps), "",
              table(ablation_title, ablation), ""]
@@ -151,6 +203,10 @@ def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Pa
     for before, after in zip(names, names[1:]):
         worse = [c for c in COLUMNS if c in ablation[after] and ablation[after][c] < ablation[before][c]]
         lines.append(f"- ablation {after} vs {before}: " + ("no worse" if not worse else f"worse in {', '.join(worse)}"))
+    below = [label for label in names if ablation[label]["PSNR"] < full["bicubic"]["PSNR"]]
+    if below and len(below) == len(names):
+        lines.append("- ablation: every variant is still below bicubic in PSNR, too little training to separate "
+                     "the priors; train them longer (`bash train/ablation_mpenet.sh 1200`)")
     missing = [label for label, variant in ABLATION if variant not in results and variant != "full"]
     if missing:
         lines.append(f"- ablation rows not trained: {', '.join(missing)}")

@@ -3,7 +3,7 @@
     python benchmarks/restore_speed.py [--model mpenet] [--faces 200] [--repeats 10]
 
 Printed, on the CPU with every core: latency per face at batch 1 ("N ms", median of ``--repeats``),
-throughput at batch 32, GFLOPs per face (``torch.utils.flop_counter``, 2 FLOPs per multiply-add), the
+throughput at batch 8 and 32, GFLOPs per face (``torch.utils.flop_counter``, 2 FLOPs per multiply-add), the
 fraction of the CPU's fp32 matmul peak those FLOPs reach (the peak measured here with a 2048^3 matmul), the
 same in bf16 autocast, and PSNR-Y on ``--faces`` FaceForge-Synth test faces. On a CUDA machine it also prints
 faces/s in bf16 and training images/s of the MPENet task's step; elsewhere those lines say why they are
@@ -83,6 +83,7 @@ def main() -> None:
     cfg = model.config
     params = sum(p.numel() for p in model.parameters()) / 1e6
     lr1 = torch.rand(1, 3, cfg.lr_size, cfg.lr_size)
+    lr8 = torch.rand(8, 3, cfg.lr_size, cfg.lr_size)
     lr32 = torch.rand(32, 3, cfg.lr_size, cfg.lr_size)
     gflops = flops_per_face(model, lr1) / 1e9
     print(f"{args.model}: {type(model).__name__} variant {cfg.variant}, {params:.2f} M parameters, "
@@ -94,10 +95,11 @@ def main() -> None:
         for precision in ("fp32", "bf16"):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 one = timed(lambda: model(lr1), args.repeats)
+                eight = timed(lambda: model(lr8), max(2, args.repeats // 2))
                 many = timed(lambda: model(lr32), max(2, args.repeats // 4))
             fraction = gflops / one / peak
             print(f"  {precision}: {one * 1000:.0f} ms per face at batch 1 ({one / DIC_SECONDS_PER_FACE:.0%} of DIC's "
-                  f"{DIC_SECONDS_PER_FACE} s); {32 / many:.1f} faces/s at batch 32; "
+                  f"{DIC_SECONDS_PER_FACE} s); {8 / eight:.1f} faces/s at batch 8, {32 / many:.1f} at batch 32; "
                   f"{gflops / one:.0f} GFLOP/s at batch 1 = {fraction:.0%} of the fp32 matmul peak ({peak:.0f} GFLOP/s)")
     psnr, bicubic = model_psnr(model, args.faces, "cpu")
     print(f"  PSNR-Y on {args.faces} FaceForge-Synth test faces: {psnr:.2f} dB (bicubic {bicubic:.2f} dB)")

@@ -106,14 +106,15 @@ def _model_sizes(model: torch.nn.Module) -> tuple[int, int]:
 
 @torch.no_grad()
 def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarray], *,
-                  batch_size: int = 16) -> list[FaceRestoration]:
+                  batch_size: int = 4) -> list[FaceRestoration]:
     """Restore aligned faces.
 
     Args:
         model: an :class:`~faceforge.models.mpenet.MPENet` (MPENet or MPEGAN weights), in eval mode.
         crops: (N, S, S, 3) uint8 aligned faces at the model's output size S (128), or a list of such; the
             model sees their MATLAB-bicubic downsampling to its input size (16).
-        batch_size: faces per forward pass.
+        batch_size: faces per forward pass. Small batches are fastest per face on a CPU in fp32: the 128x128
+            feature maps make the network memory-bound (see ``benchmarks/restore_speed.py``).
 
     Returns:
         One :class:`FaceRestoration` per crop, with ``face=None``.
