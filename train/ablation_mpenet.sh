@@ -17,6 +17,6 @@ runs="runs/ablation-$steps"
 for variant in baseline landmarks landmarks_aus full; do
   accelerate launch --num_processes 1 --num_cpu_threads_per_process "${THREADS:-$(nproc)}" train/train.py \
     --task mpenet --config train/configs/mpenet_cpu.yaml output_dir="$runs/mpenet-$variant" \
-    options.variant="$variant" steps="$steps" mixed_precision="${PRECISION:-bf16}" options.test_length=200 --resume
+    options.variant="$variant" steps="$steps" ${PRECISION:+mixed_precision="$PRECISION"} options.test_length=200 --resume
 done
 python benchmarks/mpenet_tables.py --runs "$runs" "$@"
