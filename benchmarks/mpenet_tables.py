@@ -1,4 +1,4 @@
-"""MPENet's paper tables (Tables 1-4 of ``004_22aececcdc79dbf1.txt``), measured on the FaceForge-Synth test split.
+"""MPENet's paper tables (Tables 1-4 of Zhang and Liu, IJCB 2022), measured on the FaceForge-Synth test split.
 
     python benchmarks/mpenet_tables.py [--runs runs] [--baseline runs/mpenet-baseline/model] [--length 2000]
                                        [--json benchmarks/results/mpenet_tables.json] [--only NAME ...]
@@ -94,12 +94,14 @@ def main() -> None:
     parser.add_argument("--au-evaluator", default="au-evaluator")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
     parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
-    parser.add_argument("--from-json", action="store_true", help="report the figures saved in --json, measuring nothing")
+    parser.add_argument("--from-json", action="store_true",
+                        help="report the figures saved in --json, measuring nothing")
     args = parser.parse_args()
 
     if args.from_json:  # the tables of an earlier measurement, e.g. to --update the README without measuring again
         saved = json.loads(args.json.read_text())
-        report(saved["results"], saved["models"], saved["faces"], saved["au_evaluator"], Path(saved.get("runs", "runs")),
+        report(saved["results"], saved["models"], saved["faces"], saved["au_evaluator"],
+               Path(saved.get("runs", "runs")),
                args.update)
         return
     data = SynthFaces("test", length=args.length)
@@ -131,7 +133,8 @@ def main() -> None:
         except ModelLoadError as err:
             if name == "recurrent_baseline":
                 print(f"[{name}] missing ({err}); train it with `accelerate launch train/train.py --task mpenet "
-                      f"--config train/configs/mpenet_cpu.yaml options.variant=baseline output_dir={Path(source).parent}`")
+                      f"--config train/configs/mpenet_cpu.yaml options.variant=baseline "
+                      f"output_dir={Path(source).parent}`")
             elif name != "full":  # the full variant falls back on the shipped mpenet
                 print(f"[{name}] missing ({err}); train it with `bash train/ablation_mpenet.sh STEPS`")
             continue
@@ -202,7 +205,8 @@ def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Pa
     names = list(ablation)
     for before, after in zip(names, names[1:]):
         worse = [c for c in COLUMNS if c in ablation[after] and ablation[after][c] < ablation[before][c]]
-        lines.append(f"- ablation {after} vs {before}: " + ("no worse" if not worse else f"worse in {', '.join(worse)}"))
+        verdict = "no worse" if not worse else f"worse in {', '.join(worse)}"
+        lines.append(f"- ablation {after} vs {before}: {verdict}")
     below = [label for label in names if ablation[label]["PSNR"] < full["bicubic"]["PSNR"]]
     if below and len(below) == len(names):
         lines.append("- ablation: every variant is still below bicubic in PSNR, too little training to separate "

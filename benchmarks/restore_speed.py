@@ -100,7 +100,8 @@ def main() -> None:
             fraction = gflops / one / peak
             print(f"  {precision}: {one * 1000:.0f} ms per face at batch 1 ({one / DIC_SECONDS_PER_FACE:.0%} of DIC's "
                   f"{DIC_SECONDS_PER_FACE} s); {8 / eight:.1f} faces/s at batch 8, {32 / many:.1f} at batch 32; "
-                  f"{gflops / one:.0f} GFLOP/s at batch 1 = {fraction:.0%} of the fp32 matmul peak ({peak:.0f} GFLOP/s)")
+                  f"{gflops / one:.0f} GFLOP/s at batch 1 = {fraction:.0%} of the fp32 matmul peak "
+                  f"({peak:.0f} GFLOP/s)")
     psnr, bicubic = model_psnr(model, args.faces, "cpu")
     print(f"  PSNR-Y on {args.faces} FaceForge-Synth test faces: {psnr:.2f} dB (bicubic {bicubic:.2f} dB)")
 

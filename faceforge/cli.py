@@ -6,8 +6,8 @@ import argparse
 import importlib
 import sys
 
-from faceforge import __version__
-from faceforge.commands import COMMANDS
+from faceforge._version import __version__
+from faceforge.commands import command_modules
 from faceforge.errors import FaceForgeError
 
 
@@ -17,8 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"faceforge {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        importlib.import_module(f"faceforge.commands.{name}").register(subparsers)
+    for module in command_modules():
+        importlib.import_module(module).register(subparsers)
     return parser
 
 

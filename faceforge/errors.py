@@ -25,3 +25,7 @@ class NotAFaceCropError(FaceForgeError, ValueError):
 
 class DatasetLayoutError(FaceForgeError, FileNotFoundError):
     """A dataset folder does not have the layout its loader expects."""
+
+
+class ModelLoadError(FaceForgeError, ValueError):
+    """A model folder or Hub repo cannot be turned into a network (unknown type, bad config or weights)."""

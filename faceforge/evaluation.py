@@ -8,7 +8,7 @@ intensity 0.85-1) and ``synth-weak`` (intensity 0.15-0.4), all identity-disjoint
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -25,9 +25,6 @@ SYNTH_SETS = {
 
 SR_DIGITS = {"PSNR": 2, "SSIM": 4, "AU F1": 2, "AU Acc": 2}  # as MPENet's tables print them
 
-# The shipped evaluator of each kind, which `faceforge eval` uses to score other models' outputs (short names:
-# hub_cards/<name> in a source checkout, else the Hub).
-DEFAULT_EVALUATORS = {"au": "au-evaluator", "expression": "expression-evaluator"}
 
 
 def build_eval_dataset(name: str, *, split: str = "test", root: str | None = None, length: int | None = None,
@@ -94,99 +91,175 @@ def _centre_crop(images: torch.Tensor, size: int) -> tuple[torch.Tensor, int]:
     return images[..., top:top + size, top:top + size], top
 
 
+class SuperResolutionScores:
+    """The one super-resolution scoring core (``faceforge eval`` and the MPENet task both use it).
+
+    Add batches of HR faces, their LR inputs and the model's output; it keeps, per row (``bicubic``, ``step 1``
+    ... ``step T``), PSNR / SSIM on Y of every face, the landmark error of an alignment branch, and with an
+    ``evaluator`` (a separately trained AU detector) its AU probabilities on each row (``au_rows="all"``, plus
+    ``HR``: the ceiling) or on the model's output alone (``au_rows="output"``).
+
+    Args:
+        steps: the model's recurrent steps T (its outputs ``out["steps"]``).
+        image_size: HR side (bicubic upsampling target).
+        evaluator: an AU network with ``config.aus`` and ``decision_thresholds()``, or None (no AU columns).
+        au_rows: ``"all"`` or ``"output"`` (the last step only).
+    """
+
+    def __init__(self, *, steps: int, image_size: int, evaluator: FaceForgeModel | None = None,
+                 au_rows: str = "all"):
+        if au_rows not in ("all", "output"):
+            raise ValueError(f"au_rows must be 'all' or 'output', got {au_rows!r}")
+        self.steps, self.image_size, self.evaluator, self.au_rows = steps, image_size, evaluator, au_rows
+        self.rows = ["bicubic", *(f"step {t}" for t in range(1, steps + 1))]
+        self.quality: dict[str, dict[str, list[float]]] = {r: {"PSNR": [], "SSIM": []} for r in self.rows}
+        au_rows_ = [*self.rows, "HR"] if au_rows == "all" else [self.rows[-1]]
+        self.probs: dict[str, list[torch.Tensor]] = {r: [] for r in au_rows_}
+        self.targets: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor] = []
+        self.landmark_err: list[float] = []
+
+    @torch.no_grad()
+    def add(self, hr: torch.Tensor, lr: torch.Tensor, out: dict, *, landmarks: torch.Tensor | None = None,
+            au_occurrence: torch.Tensor | None = None, au_mask: torch.Tensor | None = None) -> None:
+        """One batch: ``hr`` (B, 3, H, W) and ``lr`` (B, 3, h, w) in [0, 1], ``out`` the model's output dict
+        (``steps``, ``landmarks``), the true ``landmarks`` (B, 68, 2) in HR pixels and the AU labels."""
+        from faceforge.data.degrade import imresize
+        from faceforge.metrics.image import psnr_y, ssim_y
+
+        images = {"bicubic": imresize(lr, size=self.image_size, clamp=True)}
+        images.update({f"step {t}": sr.float().clamp(0, 1) for t, sr in enumerate(out["steps"], start=1)})
+        for name, sr in images.items():
+            self.quality[name]["PSNR"].extend(psnr_y(sr, hr).tolist())
+            self.quality[name]["SSIM"].extend(ssim_y(sr, hr).tolist())
+        if self.evaluator is not None:
+            if au_occurrence is None:
+                raise ValueError("AU scoring needs the faces' au_occurrence labels")
+            for name in self.probs:
+                image = hr if name == "HR" else images[name]
+                self.probs[name].append(torch.sigmoid(self.evaluator(image).float()).cpu())
+            self.targets.append(torch.as_tensor(au_occurrence).float().cpu())
+            if au_mask is not None:
+                self.masks.append(torch.as_tensor(au_mask).float().cpu())
+        if out.get("landmarks") is not None and landmarks is not None:
+            truth = landmarks.to(out["landmarks"].device).float()
+            self.landmark_err.extend((out["landmarks"] - truth).norm(dim=-1).mean(-1).tolist())
+
+    @property
+    def samples(self) -> int:
+        return len(self.quality["bicubic"]["PSNR"])
+
+    def _au_results(self, data_aus: tuple[int, ...]) -> dict[str, dict]:
+        """``{row: au_metrics result}`` over the AUs that both the data and the evaluator have."""
+        from faceforge.face.aus import au_index
+
+        evaluator = self.evaluator
+        shared = [au for au in data_aus if au in evaluator.config.aus]
+        columns = list(au_index(evaluator.config.aus, shared))
+        target_cols = list(au_index(data_aus, shared))
+        target = torch.cat(self.targets)[:, target_cols]
+        mask = torch.cat(self.masks)[:, target_cols] if self.masks else None
+        threshold = evaluator.decision_thresholds()[columns]
+        return {name: au_metrics(torch.cat(p)[:, columns], target, aus=shared, threshold=threshold, mask=mask)
+                for name, p in self.probs.items() if p}
+
+    def table(self, data_aus: tuple[int, ...]) -> tuple[dict[str, dict[str, float]], dict]:
+        """``({row: {"PSNR", "SSIM", "AU F1" %, "AU Acc" %}}, details)``: MPENet Tables 1-3."""
+        table = {r: {k: _mean(v) for k, v in self.quality[r].items()} for r in self.rows}
+        details: dict = {"samples": self.samples, "rows": "model output = the last step"}
+        if self.evaluator is not None and self.targets:
+            details["au_f1"] = {}
+            for name, result in self._au_results(data_aus).items():
+                table.setdefault(name, {})
+                table[name]["AU F1"] = 100 * result["f1"]["avg"]
+                table[name]["AU Acc"] = 100 * result["accuracy"]["avg"]
+                details["au_f1"][name] = {k: 100 * v for k, v in result["f1"].items()}
+        if self.landmark_err:
+            details["landmark_px"] = _mean(self.landmark_err)
+        return table, details
+
+    def metrics(self, data_aus: tuple[int, ...]) -> dict[str, float]:
+        """Flat metrics for training logs: ``psnr_step{t}``, ``ssim_step{t}``, ``psnr_bicubic``,
+        ``ssim_bicubic``, ``psnr`` / ``ssim`` (the output), ``landmark_px``, ``au_f1`` / ``au_accuracy``
+        (fractions, on the output)."""
+        out: dict[str, float] = {}
+        for row in self.rows:
+            key = row.replace("step ", "step")
+            for column in ("PSNR", "SSIM"):
+                out[f"{column.lower()}_{key}"] = _mean(self.quality[row][column])
+        out["psnr"], out["ssim"] = out[f"psnr_step{self.steps}"], out[f"ssim_step{self.steps}"]
+        if self.landmark_err:
+            out["landmark_px"] = _mean(self.landmark_err)
+        if self.evaluator is not None and self.targets:
+            result = self._au_results(data_aus)[self.rows[-1]]
+            out["au_f1"], out["au_accuracy"] = result["f1"]["avg"], result["accuracy"]["avg"]
+        return out
+
+
+def _mean(values: list[float]) -> float:
+    return float(torch.tensor(values, dtype=torch.float64).mean())
+
+
 @torch.no_grad()
 def evaluate_super_resolution(model: FaceForgeModel, dataset: Dataset, *, batch_size: int = 32,
                               num_workers: int = 0, device: str = "cpu",
-                              au_evaluator: str | FaceForgeModel | None = DEFAULT_EVALUATORS["au"]) -> dict:
+                              au_evaluator: str | FaceForgeModel | None = "default") -> dict:
     """MPENet Tables 1-3 on a face dataset: PSNR / SSIM (Y channel) and AU F1 / accuracy of the restored faces.
 
     Every face is centre-cropped to the model's output size, brought down by MATLAB bicubic (8-bit, as in
     training) and restored. Rows: ``bicubic`` (the LR input upsampled), ``step 1`` ... ``step T`` (the last
     is the model's output), and ``HR`` (the ground-truth faces: the ceiling of the AU columns). The AU columns
     are measured by ``au_evaluator``, a separately trained AU detector (never the network that supervised the
-    model); ``None`` leaves them out.
+    model; ``"default"``: the shipped model of the ``evaluator.au`` role); ``None`` leaves them out.
 
     Returns:
         ``{"table": {row: {"PSNR": dB, "SSIM": value, "AU F1": %, "AU Acc": %}}, "percent": False,
         "digits": SR_DIGITS, "details": {"samples", "au_f1" (row -> per-AU F1), "landmark_px", "evaluator"}}``.
     """
-    from faceforge.data.degrade import imresize, to_low_resolution
-    from faceforge.face.aus import au_index
-    from faceforge.metrics.image import psnr_y, ssim_y
+    from faceforge.data.degrade import to_low_resolution
 
     cfg = model.config
     model = model.to(device).eval()
     evaluator = None
-    if au_evaluator is not None:
-        import faceforge
+    if au_evaluator == "default":
+        from faceforge.registry import default_model
 
-        evaluator = (faceforge.from_pretrained(au_evaluator) if isinstance(au_evaluator, str) else au_evaluator)
+        au_evaluator = default_model("evaluator.au")
+    if au_evaluator is not None:
+        from faceforge.loading import load_pretrained
+
+        evaluator = (load_pretrained(au_evaluator) if isinstance(au_evaluator, str) else au_evaluator)
         evaluator = evaluator.to(device).eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
-    rows = ["bicubic", *(f"step {t}" for t in range(1, cfg.steps + 1))]
-    quality: dict[str, dict[str, list]] = {r: {"PSNR": [], "SSIM": []} for r in rows}
-    probs: dict[str, list[torch.Tensor]] = {r: [] for r in [*rows, "HR"]}
-    targets, masks, landmark_err = [], [], []
-    for batch in loader:
+    scores = SuperResolutionScores(steps=cfg.steps, image_size=cfg.image_size, evaluator=evaluator)
+    for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
         hr, offset = _centre_crop(batch["image"].to(device).float(), cfg.image_size)
         lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
-        out = model(lr)
-        images = {"bicubic": imresize(lr, size=cfg.image_size, clamp=True)}
-        images.update({f"step {t}": sr.float().clamp(0, 1) for t, sr in enumerate(out["steps"], start=1)})
-        for name, sr in images.items():
-            quality[name]["PSNR"].extend(psnr_y(sr, hr).tolist())
-            quality[name]["SSIM"].extend(ssim_y(sr, hr).tolist())
-        if evaluator is not None:
-            for name, img in {**images, "HR": hr}.items():
-                probs[name].append(torch.sigmoid(evaluator(img).float()).cpu())
-            targets.append(torch.as_tensor(batch["au_occurrence"]).float())
-            if "au_mask" in batch:
-                masks.append(torch.as_tensor(batch["au_mask"]).float())
-        if out["landmarks"] is not None and "landmarks" in batch:
-            truth = batch["landmarks"].to(out["landmarks"].device).float() - offset
-            landmark_err.extend((out["landmarks"] - truth).norm(dim=-1).mean(-1).tolist())
-    table = {r: {k: float(torch.tensor(v, dtype=torch.float64).mean()) for k, v in quality[r].items()} for r in rows}
-    table["HR"] = {}
-    details: dict = {"samples": len(quality["bicubic"]["PSNR"]), "rows": "model output = the last step"}
+        landmarks = batch["landmarks"].float() - offset if "landmarks" in batch else None
+        scores.add(hr, lr, model(lr), landmarks=landmarks, au_occurrence=batch.get("au_occurrence"),
+                   au_mask=batch.get("au_mask"))
+    table, details = scores.table(tuple(getattr(dataset, "aus", cfg.aus)))
     if evaluator is not None:
-        data_aus = tuple(getattr(dataset, "aus", cfg.aus))
-        shared = [au for au in data_aus if au in evaluator.config.aus]
-        columns = list(au_index(evaluator.config.aus, shared))
-        target_cols = list(au_index(data_aus, shared))
-        target = torch.cat(targets)[:, target_cols]
-        mask = torch.cat(masks)[:, target_cols] if masks else None
-        details["evaluator"] = (au_evaluator if isinstance(au_evaluator, str) else type(evaluator).__name__)
-        details["au_f1"] = {}
-        for name, p in probs.items():
-            result = au_metrics(torch.cat(p)[:, columns], target, aus=shared,
-                                threshold=evaluator.decision_thresholds()[columns], mask=mask)
-            table[name]["AU F1"] = 100 * result["f1"]["avg"]
-            table[name]["AU Acc"] = 100 * result["accuracy"]["avg"]
-            details["au_f1"][name] = {k: 100 * v for k, v in result["f1"].items()}
-    else:
-        del table["HR"]
-    if landmark_err:
-        details["landmark_px"] = float(torch.tensor(landmark_err).mean())
+        details["evaluator"] = au_evaluator if isinstance(au_evaluator, str) else type(evaluator).__name__
     return {"table": table, "percent": False, "digits": SR_DIGITS, "details": details}
 
 
-EVALUATORS: dict[str, Callable[..., dict]] = {
-    "au_detector": evaluate_au_detector,
-    "expression_classifier": evaluate_expression_classifier,
-    "mpenet": evaluate_super_resolution,
-}
+def evaluator_takes_au_evaluator(model_type: str) -> bool:
+    """Whether the evaluator of ``model_type`` scores outputs with a separate AU network (``au_evaluator=``)."""
+    from faceforge.registry import evaluator_for
 
-
-# Model types whose tables are measured by a separate evaluator network (``au_evaluator=``).
-EVALUATOR_USERS = ("mpenet",)
+    function = evaluator_for(model_type)
+    return function is not None and "au_evaluator" in inspect.signature(function).parameters
 
 
 def evaluate(model: FaceForgeModel, dataset: Dataset, **kwargs) -> dict:
-    """Run the evaluator of ``model``'s type over ``dataset``."""
+    """Run the evaluator that ``model``'s family declares for its type over ``dataset``."""
+    from faceforge.registry import evaluator_for
+
     model_type = model.config.model_type
-    if model_type not in EVALUATORS:
+    function = evaluator_for(model_type)
+    if function is None:
         raise ValueError(f"no evaluation defined for model_type {model_type!r}")
-    return EVALUATORS[model_type](model, dataset, **kwargs)
+    return function(model, dataset, **kwargs)
 
 
 def _has_key(dataset: Dataset, key: str) -> bool:

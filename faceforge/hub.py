@@ -23,8 +23,10 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.repocard import metadata_load
 from huggingface_hub.utils import validate_repo_id
 
-from faceforge.errors import FaceForgeError
-from faceforge.modeling import MODEL_CARD_NAME, WEIGHTS_NAME, FaceForgeModel, ModelLoadError, load_pretrained
+from faceforge.errors import FaceForgeError, ModelLoadError
+from faceforge.loading import load_pretrained
+from faceforge.modeling import FaceForgeModel
+from faceforge.resolve import MODEL_CARD_NAME, WEIGHTS_NAME
 
 LIBRARY_NAME = "faceforge"
 # Weights faceforge never publishes: pickles run code when loaded.

@@ -5,6 +5,8 @@ A model is an ``nn.Module`` whose only constructor argument is its config, a fla
 and the faceforge version), ``model.safetensors`` and a short ``README.md`` model card;
 ``faceforge.from_pretrained`` (or ``SomeModel.from_pretrained``) reads ``config.json``, picks the class from
 the registry by ``model_type``, rebuilds the exact network and loads the weights strictly, in eval mode.
+Finding a folder (local, shipped, Hub) is :mod:`faceforge.resolve`; choosing the class is
+:mod:`faceforge.loading`, above the registry, so this module imports neither the registry nor any model.
 Weights are never pickled. A Hub repo id is fetched with ``huggingface_hub`` or, offline
 (``HF_HUB_OFFLINE=1``), found in the local Hugging Face cache.
 """
@@ -13,34 +15,21 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-import functools
 import json
 import os
-import types
-import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, snapshot_download
-from huggingface_hub.errors import (
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from faceforge import __version__
-from faceforge.errors import FaceForgeError
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MODEL_CARD_NAME = "README.md"
+from faceforge._version import __version__
+from faceforge.config import ConfigError, coerce, describe, field_types
+from faceforge.errors import ModelLoadError
+from faceforge.resolve import CONFIG_NAME, WEIGHTS_NAME, read_config, resolve_model_folder
 
 # The dtype ``save_pretrained(..., dtype=...)`` stores floating-point tensors in (None: as they are).
 _SAVE_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar("faceforge_save_dtype",
@@ -66,18 +55,6 @@ card written by `faceforge.hub.write_model_card`.
 """
 
 
-class ModelLoadError(FaceForgeError, ValueError):
-    """A model folder or Hub repo cannot be turned into a network (unknown type, bad config or weights)."""
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
 # --- config ------------------------------------------------------------------------------------------
 def _freeze(value: Any) -> Any:
     """JSON gives lists; configs hold (nested) tuples so they hash and compare equal after a round trip."""
@@ -86,82 +63,28 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-_NO_MATCH = object()
-
-
-def _coerce(value: Any, annotation: Any) -> Any:
-    """``value`` checked against a field annotation (ints widened to float); ``_NO_MATCH`` if it does not fit.
-
-    Understands bool, int, float, str, ``tuple[X, ...]``, ``tuple[X, Y]``, ``X | None`` and ``Literal``;
-    anything else is accepted as is.
-    """
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is Any:
-        return value
-    if annotation is type(None):
-        return value if value is None else _NO_MATCH
-    if annotation is bool:
-        return value if isinstance(value, bool) else _NO_MATCH
-    if annotation is int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else _NO_MATCH
-    if annotation is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if ok else _NO_MATCH
-    if annotation is str:
-        return value if isinstance(value, str) else _NO_MATCH
-    if origin is Literal:
-        return value if value in args else _NO_MATCH
-    if origin in (typing.Union, types.UnionType):
-        for alternative in args:
-            coerced = _coerce(value, alternative)
-            if coerced is not _NO_MATCH:
-                return coerced
-        return _NO_MATCH
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return _NO_MATCH
-        if len(args) == 2 and args[1] is Ellipsis:
-            items = [_coerce(v, args[0]) for v in value]
-        elif args:
-            if len(args) != len(value):
-                return _NO_MATCH
-            items = [_coerce(v, a) for v, a in zip(value, args, strict=True)]
-        else:
-            return value
-        return _NO_MATCH if any(v is _NO_MATCH for v in items) else tuple(items)
-    return value
-
-
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except (NameError, TypeError):  # an annotation that cannot be resolved is not checked
-        return {}
-
-
 @dataclasses.dataclass
 class ModelConfig:
     """Base of the flat model configs.
 
     Subclasses add typed fields with defaults and set ``model_type``'s default. ``__post_init__`` checks every
-    field against its annotation and raises ``ValueError`` naming the field; subclasses call
-    ``super().__post_init__()`` first, then check their own ranges.
+    field against its annotation with the engine of :mod:`faceforge.config` (strict typing: what JSON reloads
+    is what was saved) and raises ``ConfigError`` (a ``ValueError``) naming the field and what it allows;
+    subclasses call ``super().__post_init__()`` first, then check their own ranges.
     """
 
     model_type: str = ""
 
     def __post_init__(self) -> None:
-        hints = _field_types(type(self))
+        hints = field_types(type(self))
         for f in dataclasses.fields(self):
             value = _freeze(getattr(self, f.name))
             if f.name in hints:
-                coerced = _coerce(value, hints[f.name])
-                if coerced is _NO_MATCH:
-                    hint = hints[f.name]
-                    expected = hint.__name__ if isinstance(hint, type) else str(hint)
-                    raise ValueError(f"{type(self).__name__}.{f.name} must be {expected}, got {value!r}")
-                value = coerced
+                try:
+                    value = coerce(value, hints[f.name], mode="strict")
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{type(self).__name__}.{f.name} must be {describe(hints[f.name])}, "
+                                      f"got {value!r}") from None
             setattr(self, f.name, value)
         own_type = type(self).model_type_default()
         if own_type and self.model_type != own_type:
@@ -240,6 +163,12 @@ class FaceForgeModel(
         generator = torch.Generator().manual_seed(seed)
         return (torch.rand(batch_size, 3, size, size, generator=generator),)
 
+    def output_shapes(self, batch_size: int) -> Any:
+        """The documented shapes of ``forward``'s output for ``example_inputs(batch_size)``: a shape tuple, or the
+        output's structure (dict, tuple) with a shape tuple (or None) for each tensor. The registry's tests check
+        every network against it."""
+        raise NotImplementedError(f"{type(self).__name__} must document its output shapes (output_shapes)")
+
     # --- saving ------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
                         **kwargs: Any) -> str | None:
@@ -289,13 +218,14 @@ class FaceForgeModel(
                         local_files_only: bool = False, revision: str | None = None,
                         map_location: str | torch.device = "cpu", strict: bool = True,
                         **model_kwargs: Any) -> Self:
-        """Load a saved network of this class (or a subclass) from a folder or a Hub repo id, in eval mode.
+        """Load a saved network of exactly this class from a folder, a shipped name or a Hub repo id, in eval
+        mode. ``faceforge.from_pretrained`` loads whichever registered class a folder holds.
 
-        ``FaceForgeModel.from_pretrained`` accepts any registered model; ``AUDetector.from_pretrained``
-        refuses a folder holding another class. Same arguments as ``faceforge.from_pretrained``.
+        Same arguments as ``faceforge.from_pretrained``.
 
         Raises:
-            ModelLoadError: see ``load_pretrained``; also when the folder holds another class.
+            ModelLoadError: see ``faceforge.loading.load_pretrained``; also when the folder holds another model
+                type (or this is the abstract base class).
         """
         return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), revision=revision,
                                     cache_dir=cache_dir, force_download=force_download,
@@ -313,14 +243,27 @@ class FaceForgeModel(
         if not strict:
             raise ValueError("faceforge loads weights strictly (every tensor, matching shapes); strict=False "
                              "is not supported")
-        model = load_pretrained(model_id, revision=revision, cache_dir=cache_dir,
-                                force_download=force_download, local_files_only=local_files_only, token=token,
-                                map_location=map_location)
-        if not isinstance(model, cls):
-            raise ModelLoadError(f"{model_id} holds {type(model).__name__} (model_type "
-                                 f"{model.config.model_type!r}), not {cls.__name__}; load it with "
-                                 f"faceforge.from_pretrained or {type(model).__name__}.from_pretrained")
-        return model
+        own_type = cls.config_class.model_type_default()
+        if not own_type:
+            raise ModelLoadError(f"{cls.__name__} is a base class: load a saved model with "
+                                 f"faceforge.from_pretrained, which picks the class from config.json")
+        folder = resolve_model_folder(model_id, revision=revision, cache_dir=cache_dir,
+                                      force_download=force_download, local_files_only=local_files_only,
+                                      token=token)
+        config_dict = read_config(folder)
+        if config_dict["model_type"] != own_type:
+            raise ModelLoadError(f"{model_id} holds a {config_dict['model_type']!r} model, not {cls.__name__} "
+                                 f"({own_type!r}); load it with faceforge.from_pretrained")
+        return cls.from_folder(folder, config_dict, map_location=map_location)
+
+    @classmethod
+    def from_folder(cls, folder: Path, config_dict: dict[str, Any], *,
+                    map_location: str | torch.device = "cpu") -> Self:
+        """The network of ``config_dict`` (a read ``config.json``) with the weights of ``folder``, in eval mode."""
+        config = cls.config_class.from_dict(config_dict)
+        model = cls(config).to(map_location)
+        model.load_safetensors(Path(folder) / WEIGHTS_NAME, map_location=map_location)
+        return model.eval()
 
     def load_safetensors(self, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> None:
         """Load weights strictly, turning every failure into a clear ``ModelLoadError``.
@@ -370,113 +313,3 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out[k] = v.clone() if ptr in seen else v
         seen.add(ptr)
     return out
-
-
-# --- folders and Hub repos ---------------------------------------------------------------------------
-def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The content of ``folder/config.json``.
-
-    Raises:
-        ModelLoadError: no config, invalid JSON, no ``model_type``, or written by a newer faceforge.
-    """
-    path = Path(folder) / CONFIG_NAME
-    if not path.is_file():
-        raise ModelLoadError(f"{Path(folder)} has no {CONFIG_NAME}: not a faceforge model folder")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"{path} is not valid JSON ({err})") from err
-    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
-        raise ModelLoadError(f"{path} has no model_type: not a faceforge model config")
-    saved = config.get("faceforge_version")
-    if saved and _version_tuple(str(saved))[:2] > _version_tuple(__version__)[:2]:
-        raise ModelLoadError(
-            f"{path} was written by faceforge {saved}, newer than this faceforge {__version__}; "
-            f"upgrade faceforge to load it"
-        )
-    return config
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or "\\" in name or name.endswith("/") or name.count("/") > 1
-
-
-def resolve_model_folder(repo_id_or_path: str | os.PathLike, *, revision: str | None = None,
-                         cache_dir: str | os.PathLike | None = None, force_download: bool = False,
-                         local_files_only: bool = False, token: str | bool | None = None) -> Path:
-    """The local folder holding ``config.json`` and ``model.safetensors``.
-
-    A local folder is used as is; a shipped model's short name (``faceforge.shipped``) is its ``hub_cards/``
-    folder, or its Hub id when that folder is absent. Anything else must be a Hub repo id (``ORG/NAME``): it is fetched with
-    ``huggingface_hub.snapshot_download`` (honouring ``HF_ENDPOINT``, ``HF_HOME``/``HF_HUB_CACHE`` and
-    ``HF_TOKEN``), or found in the local Hugging Face cache when offline (``HF_HUB_OFFLINE=1`` or
-    ``local_files_only=True``).
-
-    Raises:
-        ModelLoadError: neither a folder nor a repo id; not cached while offline; repo or revision not found.
-    """
-    from faceforge.shipped import shipped_location
-
-    path = Path(repo_id_or_path).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ModelLoadError(f"{path} is a file; pass the folder that holds {CONFIG_NAME} and {WEIGHTS_NAME}")
-    shipped = shipped_location(str(repo_id_or_path))  # a short name such as "au-detector"
-    if shipped is not None and Path(shipped).is_dir():
-        return Path(shipped)
-    repo_id = shipped or str(repo_id_or_path)
-    if _looks_like_path(repo_id):
-        raise ModelLoadError(f"no model folder {repo_id} (and it is not a Hub repo id ORG/NAME)")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ModelLoadError(f"{repo_id} is neither a model folder nor a Hub repo id (ORG/NAME): "
-                             f"{err}") from err
-    try:
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
-                                   force_download=force_download, local_files_only=local_files_only,
-                                   token=token, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, MODEL_CARD_NAME])
-    except LocalEntryNotFoundError as err:
-        raise ModelLoadError(
-            f"{repo_id} is not a local folder and is not in the local cache of Hugging Face downloads "
-            f"({cache_dir or constants.HF_HUB_CACHE}), and the Hub cannot be reached (offline, "
-            f"HF_HUB_OFFLINE=1 or local_files_only). Download it once with network access, or pass a local "
-            f"folder."
-        ) from err
-    except RevisionNotFoundError as err:
-        raise ModelLoadError(f"{repo_id} has no revision {revision!r} on the Hub") from err
-    except RepositoryNotFoundError as err:
-        raise ModelLoadError(
-            f"{repo_id} does not exist on the Hub, or it is private or gated and no valid token was given "
-            f"(pass token=..., set HF_TOKEN or run `hf auth login`)"
-        ) from err
-    except (HfHubHTTPError, OSError) as err:
-        raise ModelLoadError(f"could not fetch {repo_id} from the Hub: {err}") from err
-    return Path(folder)
-
-
-def load_pretrained(repo_id_or_path: str | os.PathLike, *, map_location: str | torch.device = "cpu",
-                    **resolve_kwargs: Any) -> FaceForgeModel:
-    """``faceforge.from_pretrained``: the network a folder or Hub repo holds, loaded strictly, in eval mode.
-
-    Args:
-        repo_id_or_path: a folder written by ``save_pretrained`` or a Hub repo id ``ORG/NAME``.
-        map_location: the device the model is placed on (default CPU).
-        **resolve_kwargs: ``revision``, ``cache_dir``, ``force_download``, ``local_files_only``, ``token``
-            (see ``resolve_model_folder``).
-
-    Raises:
-        ModelLoadError: unknown ``model_type``, missing or corrupt weights, shapes that do not match the
-            config, a config from a newer faceforge, a Hub repo that cannot be fetched or is not cached while
-            offline.
-    """
-    from faceforge.registry import get_model_class
-
-    folder = resolve_model_folder(repo_id_or_path, **resolve_kwargs)
-    config_dict = read_config(folder)
-    cls = get_model_class(config_dict["model_type"])
-    config = cls.config_class.from_dict(config_dict)
-    model = cls(config).to(map_location)
-    model.load_safetensors(folder / WEIGHTS_NAME, map_location=map_location)
-    return model.eval()

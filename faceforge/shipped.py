@@ -1,32 +1,30 @@
-"""The models faceforge ships: a short name, the folder in this repository's ``hub_cards/``, and the Hub id.
+"""The models faceforge ships, derived from the families' declarations (:mod:`faceforge.registry`).
 
 ``faceforge.from_pretrained("au-detector")`` loads ``hub_cards/au-detector`` when it is there (a source
-checkout: offline, no download) and the Hub repo ``faceforge/au-detector`` otherwise.
+checkout: offline, no download) and the Hub repo ``faceforge/au-detector`` otherwise
+(:func:`faceforge.resolve.shipped_location`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from faceforge import resolve
+from faceforge.registry import shipped_models
 
-HUB_ORG = "faceforge"
-HUB_CARDS = Path(__file__).resolve().parents[1] / "hub_cards"
-
-SHIPPED_MODELS: dict[str, str] = {
-    "au-detector": "AU detector (ResNet-18), the AU supervisor of restoration and editing",
-    "au-evaluator": "AU evaluator (ResNet-10t): scores AUs of generated faces; never used in training",
-    "expression-classifier": "expression classifier (VGG13 BaseNet): supervisor and perceptual features",
-    "expression-evaluator": "expression evaluator (VGG11): scores expressions of generated faces",
-    "face-alignment": "68-landmark heatmap network (2 hourglasses) on blurred faces: initialises MPENet's alignment",
-    "mpenet": "MPENet: x8 face super-resolution (16x16 -> 128x128) with landmark and AU priors, PSNR-oriented",
-    "mpegan": "MPEGAN: MPENet trained further with perceptual and adversarial losses",
-}
+HUB_ORG = resolve.HUB_ORG
 
 
 def shipped_location(name: str) -> str | None:
     """The local folder (if present) or Hub id of a shipped model name; None for other names."""
-    if name not in SHIPPED_MODELS:
+    if name not in shipped_models():
         return None
-    folder = HUB_CARDS / name
-    if (folder / "config.json").is_file():
-        return str(folder)
-    return f"{HUB_ORG}/{name}"
+    return resolve.shipped_location(name)
+
+
+def __getattr__(name: str):
+    # SHIPPED_MODELS and HUB_CARDS are read when asked for: a plug-in family may add models, and tests
+    # may point faceforge.resolve.HUB_CARDS elsewhere.
+    if name == "SHIPPED_MODELS":
+        return shipped_models()
+    if name == "HUB_CARDS":
+        return resolve.HUB_CARDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,21 @@
 """Shared test set-up."""
 
-import pytest
-from accelerate.state import AcceleratorState, GradientState
+import os
+
+# Under pytest-xdist every worker is its own process, and torch would start one thread per core in each: with
+# ``-n 2`` on two cores that oversubscribes the CPU and makes the small convolutions here several times slower
+# (and far slower still when anything else runs). Split the cores between the workers instead; an explicit
+# OMP_NUM_THREADS wins. Set before torch is imported (the subprocesses the tests start inherit it too).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+
+import pytest  # noqa: E402  (after the thread settings above)
+import torch  # noqa: E402
+from accelerate.state import AcceleratorState, GradientState  # noqa: E402
+
+if _WORKERS > 1:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case torch was imported before this file
 
 
 @pytest.fixture(autouse=True)

@@ -10,19 +10,30 @@ import pytest
 from PIL import Image
 
 from faceforge import shipped
-from faceforge.demo.examples import example_path
 
 gradio_client = pytest.importorskip("gradio_client")
+
+
+def example_path(name: str) -> str:
+    """The app's example picture ``name``. Imported here, not at the top: faceforge.demo imports gradio (3-4 s of
+    CPU), which collecting the fast test loop (``-m "not slow"``) should not pay in every worker."""
+    from faceforge.demo.examples import example_path as path
+
+    return path(name)
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The flags a sandboxed, offline machine needs (no background connections to Google's hosts).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(
-    not all((shipped.HUB_CARDS / n / "config.json").is_file() for n in ("mpenet", "mpegan", "au-detector")),
-    reason="the shipped restoration and AU models are not in hub_cards/",
-)
+pytestmark = [
+    pytest.mark.slow,  # a live Gradio server on the shipped models, and a headless Chromium
+    pytest.mark.skipif(
+        not all((shipped.HUB_CARDS / n / "config.json").is_file() for n in ("mpenet", "mpegan", "au-detector")),
+        reason="the shipped restoration and AU models are not in hub_cards/",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import faceforge
 from faceforge.data.degrade import imresize
 from faceforge.face.template import canonical_landmarks
 from faceforge.models.face_alignment import FaceAlignment, blur_by_resampling
-from faceforge.training import load_config, train
-from faceforge.training.tasks import build_task
+from faceforge.training import train
+from faceforge.training.tasks import build_task, load_run
 from faceforge.training.tasks.face_alignment import landmark_errors
 
 
@@ -33,10 +33,10 @@ def test_landmark_errors_in_pixels_and_eye_distance():
 
 def test_the_task_trains_and_exports_a_loadable_network(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path / "cache"))
-    run = load_config("train/configs/face_alignment.yaml", [
+    run = load_run("train/configs/face_alignment.yaml", [
         f"output_dir={tmp_path / 'run'}", "steps=2", "batch_size=2", "eval_every=2", "checkpoint_every=2",
-        "log_every=1", "trackers=none", "eval_batch_size=2", "options.channels=8", "options.stacks=1",
-        "options.depth=2", "options.train_length=4", "options.eval_length=2", "options.test_length=2"])
+        "log_every=1", "trackers=none", "eval_batch_size=2", "options.net.channels=8", "options.net.stacks=1",
+        "options.net.depth=2", "options.train_length=4", "options.eval_length=2", "options.test_length=2"])
     result = train(build_task(run))
     model = faceforge.from_pretrained(result.model_dir)
     assert isinstance(model, FaceAlignment) and model.config.heatmap_size == 32

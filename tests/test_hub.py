@@ -28,7 +28,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard import metadata_load
 
 import faceforge
-from faceforge import hub, modeling
+from faceforge import hub, resolve
 from faceforge.cli import main
 from faceforge.modeling import ModelLoadError
 from faceforge.models.expression import ExpressionClassifier
@@ -173,7 +173,7 @@ def hub_cache(tmp_path_factory, fake_hub, model_folder) -> Path:
     cache = tmp_path_factory.mktemp("hf_home") / "hub"
     download = functools.partial(huggingface_hub.snapshot_download, endpoint=fake_hub.url)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(modeling, "snapshot_download", download)
+        mp.setattr(resolve, "snapshot_download", download)
         loaded = faceforge.from_pretrained(REPO, cache_dir=cache)
     assert state_digest(loaded) == state_digest(model_folder[0])
     return cache
@@ -189,7 +189,7 @@ def test_download_from_the_hub_api_gives_the_saved_model(hub_cache, fake_hub, mo
     ref = hub_cache / "models--faceforge-test--tiny-expression" / "refs" / "main"
     assert ref.read_text() == snapshot.name
 
-    monkeypatch.setattr(modeling, "snapshot_download",
+    monkeypatch.setattr(resolve, "snapshot_download",
                         functools.partial(huggingface_hub.snapshot_download, endpoint=fake_hub.url))
     loaded = ExpressionClassifier.from_pretrained(REPO, cache_dir=hub_cache)
     assert not loaded.training and loaded.config == model_folder[0].config
@@ -209,6 +209,7 @@ def test_cached_repo_loads_with_no_request_and_uncached_fails_clearly(hub_cache,
     assert len(fake_hub.requests) == before
 
 
+@pytest.mark.slow
 def test_hf_hub_offline_loads_from_the_cache_in_a_fresh_process(hub_cache, fake_hub, model_folder):
     """What a user sets: HF_HUB_OFFLINE=1 and HF_HUB_CACHE, read when huggingface_hub is imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}

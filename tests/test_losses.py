@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from faceforge.losses import au_class_weights, au_loss, weighted_bce, weighted_dice
@@ -36,7 +37,8 @@ def test_au_loss_is_their_sum_and_masks_unknown_labels():
     torch.manual_seed(0)
     logits, target = torch.randn(8, 5), (torch.rand(8, 5) > 0.5).float()
     w = au_class_weights(torch.full((5,), 0.3))
-    assert torch.allclose(au_loss(logits, target, w), weighted_bce(logits, target, w) + weighted_dice(logits, target, w))
+    expected = weighted_bce(logits, target, w) + weighted_dice(logits, target, w)
+    assert torch.allclose(au_loss(logits, target, w), expected)
     mask = torch.ones(8, 5)
     mask[:, 0] = 0
     flipped = target.clone()
@@ -69,6 +71,7 @@ def test_perceptual_loss_uses_a_trained_classifier_and_never_a_random_network(tm
     assert not loss.network.training  # feature statistics stay frozen
 
 
+@pytest.mark.slow
 def test_timm_vgg19_loads_from_a_local_weights_file(tmp_path):
     import timm
     from safetensors.torch import save_file

@@ -16,9 +16,9 @@ from faceforge.models.au_detector import AUDetector
 from faceforge.models.expression import ExpressionClassifier
 from faceforge.models.mpenet import ABLATIONS, MPEGANDiscriminator, MPENet, MPENetConfig
 from faceforge.nn import FeedbackBlock, heatmap_landmarks, landmark_heatmaps
-from faceforge.training.config import ConfigError, load_config
+from faceforge.training.config import ConfigError
 from faceforge.training.loop import train
-from faceforge.training.tasks import build_task
+from faceforge.training.tasks import build_task, load_run
 from faceforge.training.tasks.mpenet import SuperResolutionFaces
 
 
@@ -253,8 +253,9 @@ def test_crops_and_flips_move_the_landmarks_with_the_face(train):
     assert (0 < flips < 16) if train else flips == 0
 
 
-TINY_OPTIONS = {"image_size": 32, "scale": 4, "channels": 8, "groups": 2, "align_channels": 16, "hourglass_depth": 2,
-                "au_backbone": "resnet10t", "au_image_size": 32, "au_init": "", "align_init": "", "crop_margin": 2,
+TINY_OPTIONS = {"net.image_size": 32, "net.scale": 4, "net.channels": 8, "net.groups": 2, "net.align_channels": 16,
+                "net.hourglass_depth": 2, "net.au_backbone": "resnet10t", "net.au_image_size": 32, "au_init": "",
+                "align_init": "", "crop_margin": 2,
                 "train_length": 8, "eval_length": 4, "test_length": 4}
 
 
@@ -262,7 +263,7 @@ def tiny_run(task: str, folder, **options):
     overrides = [f"output_dir={folder}", "steps=2", "batch_size=2", "num_workers=0", "eval_every=2",
                  "checkpoint_every=2", "sample_every=2", "sample_count=2", "log_every=1", "trackers=none"]
     overrides += [f"options.{k}={v}" for k, v in {**TINY_OPTIONS, **options}.items()]
-    return load_config(f"train/configs/{task}.yaml", overrides)
+    return load_run(f"train/configs/{task}.yaml", overrides)
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +280,7 @@ def mpenet_run(cache):
     return result, cache / "mpenet"
 
 
+@pytest.mark.slow
 def test_the_mpenet_task_trains_and_exports_a_loadable_model(mpenet_run):
     result, folder = mpenet_run
     model = faceforge.from_pretrained(folder / "model")
@@ -296,6 +298,7 @@ def test_the_mpenet_task_trains_and_exports_a_loadable_model(mpenet_run):
     assert "PSNR" in card and "split: test" in card
 
 
+@pytest.mark.slow
 def test_the_mpegan_task_starts_from_an_mpenet_folder(mpenet_run, cache):
     _, mpenet_folder = mpenet_run
     torch.manual_seed(0)

@@ -463,6 +463,7 @@ def _frame_error(to_crop: np.ndarray, face_to_canvas: np.ndarray, *, margin: int
     return float(np.linalg.norm(apply_affine(to_crop, truth) - TEMPLATE, axis=1).mean())
 
 
+@pytest.mark.slow
 def test_synthetic_faces_are_found_and_aligned_back_to_the_template(detector):
     errors, landmark_errors = [], []
     for k, (identity, expression, angle, scale, centre) in enumerate(PLACEMENTS):

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import faceforge
-from faceforge.training.config import load_config
 from faceforge.training.loop import train
-from faceforge.training.tasks import build_task
+from faceforge.training.tasks import build_task, load_run
 
 
 @pytest.fixture()
@@ -20,15 +19,16 @@ def tiny_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("config, options", [
-    ("train/configs/au_detector.yaml", {"backbone": "resnet10t", "image_size": 48}),
-    ("train/configs/expression_classifier.yaml", {"width": 0.0625, "image_size": 48}),
+    ("train/configs/au_detector.yaml", {"net.backbone": "resnet10t", "net.image_size": 48}),
+    ("train/configs/expression_classifier.yaml", {"net.width": 0.0625, "net.image_size": 48}),
 ])
+@pytest.mark.slow
 def test_prior_task_trains_and_exports(tiny_cache, config, options):
     overrides = [f"output_dir={tiny_cache / 'run'}", "steps=3", "batch_size=8", "num_workers=0", "eval_every=3",
                  "checkpoint_every=3", "sample_every=0", "log_every=1", "options.train_length=24",
                  "options.eval_length=16", "options.test_length=16"]
     overrides += [f"options.{k}={v}" for k, v in options.items()]
-    run = load_config(config, overrides)
+    run = load_run(config, overrides)
     task = build_task(run)
     train(task)
     folder = tiny_cache / "run" / "model"

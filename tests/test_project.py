@@ -38,6 +38,7 @@ def test_synth_grid_command_writes_a_contact_sheet(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_is_installed_and_reports_its_version():
     result = subprocess.run(
         [sys.executable, "-m", "faceforge.cli", "--version"], capture_output=True, text=True
@@ -45,6 +46,7 @@ def test_console_script_is_installed_and_reports_its_version():
     assert result.returncode == 0 and result.stdout.startswith("faceforge ")
 
 
+@pytest.mark.slow
 def test_synthetic_tab_renders_and_reads_the_face_through_the_api():
     gradio_client = pytest.importorskip("gradio_client")
     from faceforge.demo import build_app

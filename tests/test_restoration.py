@@ -12,7 +12,6 @@ import faceforge
 from faceforge import shipped
 from faceforge.data.degrade import imresize, to_low_resolution
 from faceforge.data.synth import SynthFaces, render_face
-from faceforge.demo.examples import example_path
 from faceforge.errors import NoFaceFoundError, NotAFaceCropError
 from faceforge.face.align import apply_affine
 from faceforge.face.aus import FACEFORGE_AUS
@@ -20,6 +19,14 @@ from faceforge.face.io import load_image
 from faceforge.metrics.image import psnr_y
 from faceforge.models.mpenet import MPENet, MPENetConfig
 from faceforge.pipelines import _enlarged, restore_crops, restore_photo
+
+
+def example_path(name: str) -> str:
+    """The app's example picture ``name``. Imported here, not at the top: faceforge.demo imports gradio (3-4 s of
+    CPU), which collecting the fast test loop (``-m "not slow"``) should not pay in every worker."""
+    from faceforge.demo.examples import example_path as path
+
+    return path(name)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +132,7 @@ SHIPPED_GAIN_DB = {"mpenet": 1.2, "mpegan": 0.5}
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED_GAIN_DB if (shipped.HUB_CARDS / n / "config.json").is_file()])
+@pytest.mark.slow
 def test_shipped_restoration_models_beat_bicubic_on_unseen_faces(name):
     model = faceforge.from_pretrained(name)
     data = SynthFaces("test", length=16, seed=7)  # another seed: faces no number in any card was measured on

@@ -191,6 +191,7 @@ def test_landmarks_are_exact_for_the_rendered_geometry(pose):
         assert brows[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2].any()
 
 
+@pytest.mark.slow
 def test_template_is_the_mean_neutral_frontal_face():
     lms = np.stack([render_face(identity=i, noise=False).landmarks for i in range(300)])
     err = np.linalg.norm(lms.mean(0) - CANONICAL_TEMPLATE_128, axis=1)

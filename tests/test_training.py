@@ -35,10 +35,9 @@ from faceforge.training import (
     Task,
     TrainingInterrupted,
     list_checkpoints,
-    load_config,
     train,
 )
-from faceforge.training.tasks import TASKS
+from faceforge.training.tasks import TASKS, load_run
 from faceforge.training.tasks.toy import ToyGAN, ToyGenerator, ToyOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +80,7 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 def test_yaml_then_command_line_overrides_typed_by_the_dataclasses(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("task: toy\nsteps: 100\nclip_grad: 1\noptions:\n  lr_g: 1e-4\n  d_every: 3\n")
-    run = load_config(path, ["steps=7", "mixed_precision=bf16", "shuffle=false", "ema_decay=0.5",
+    run = load_run(path, ["steps=7", "mixed_precision=bf16", "shuffle=false", "ema_decay=0.5",
                              "options.betas=0.9,0.95", "options.lr_d=2e-5"])
     assert (run.task, run.steps, run.mixed_precision) == ("toy", 7, "bf16")
     assert run.shuffle is False and run.ema_decay == 0.5
@@ -94,24 +93,35 @@ def test_yaml_then_command_line_overrides_typed_by_the_dataclasses(tmp_path):
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["stpes=3"], "did you mean 'steps'"),
-    (["steps=many"], "expected an int"),
-    (["mixed_precision=fp8"], "mixed_precision must be one of"),
+    (["steps=many"], "steps='many': expected int"),
+    (["mixed_precision=fp8"], "mixed_precision='fp8': expected one of 'no', 'bf16', 'fp16'"),
     (["options.lr_q=1"], "did you mean 'lr_g'"),
+    (["options.net.hiden=3"], r"options.net: unknown key 'hiden' \(did you mean 'hidden'\?\)"),
+    (["options.net.hidden=0"], "hidden and image_size must be >= 1"),
+    (["options.net=3"], "options.net='3': expected a mapping of ToyGeneratorConfig keys"),
     (["steps"], "not KEY=VALUE"),
 ])
 def test_bad_config_values_are_refused_with_a_clear_message(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(None, overrides, task="toy")
+        load_run(None, overrides, task="toy")
+
+
+def test_dotted_overrides_reach_the_network_config_nested_in_the_options(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: toy\nsteps: 5\noptions:\n  net:\n    hidden: 16\n    latent_dim: 4\n")
+    run = load_run(path, ["options.net.hidden=24"])
+    assert (run.options.net.hidden, run.options.net.latent_dim, run.options.net.image_size) == (24, 4, 8)
+    assert run.to_dict()["options"]["net"]["hidden"] == 24
 
 
 def test_unknown_task_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown task 'nope'.*toy"):
-        load_config(None, [], task="nope")
+        load_run(None, [], task="nope")
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "train" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads_and_names_a_known_task(path):
-    run = load_config(path)
+    run = load_run(path)
     assert run.task in TASKS and isinstance(run.options, TASKS[run.task].Options)
     assert run.steps or run.epochs
 
@@ -125,8 +135,7 @@ def test_print_config_shows_the_resolved_run(capsys):
 
 
 # --- a run and its outputs ----------------------------------------------------------------------------------
-def test_run_writes_model_card_samples_checkpoints_and_logs(tmp_path, monkeypatch):
-    monkeypatch.setitem(faceforge.registry._build(), "toy_generator", ToyGenerator)
+def test_run_writes_model_card_samples_checkpoints_and_logs(tmp_path):
     run = toy_run(tmp_path, steps=6, sample_every=3, eval_every=3, checkpoint_every=2, keep_checkpoints=2,
                   log_every=2, export=True, trackers="tensorboard", ema_decay=0.9)
     result = train(run)
@@ -162,6 +171,28 @@ def test_run_writes_model_card_samples_checkpoints_and_logs(tmp_path, monkeypatc
     assert summary["step"] == 6 and summary["in_sync"] and summary["metrics"] == result.metrics
 
 
+def test_export_hands_test_metrics_to_a_pure_card_and_the_summary(tmp_path):
+    calls = []
+
+    class Tested(ToyGAN):
+        def test_metrics(self):
+            calls.append(("test_metrics", self.nets["g"], self.nets["g"].training, torch.is_grad_enabled()))
+            return {"mean": torch.tensor(0.25), "split": {"a": np.float32(0.5), "b": 1}}
+
+        def card(self, metrics, test):
+            calls.append(("card", sorted(metrics), test["split"]["b"]))
+            return super().card(metrics, test)
+
+    result = train(Tested(toy_run(tmp_path, steps=2, export=True, ema_decay=0.9)))
+    # after export, in the inference view (EMA generator, eval mode, no grad); then card, given the figures
+    assert calls == [("test_metrics", result.ema["g"], False, False), ("card", ["mean_l1"], 1)]
+    expected = {"mean": 0.25, "split": {"a": 0.5, "b": 1.0}}
+    assert json.loads((result.run_dir / "train_summary.json").read_text())["test_metrics"] == expected
+    assert result.summary["test_metrics"] == expected and (result.model_dir / "README.md").is_file()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert "test_metrics" not in train(toy_run(tmp_path, "plain", steps=1, export=True)).summary  # none
+
+
 def test_a_fresh_run_refuses_a_folder_with_checkpoints(tmp_path):
     train(toy_run(tmp_path, steps=1))
     AcceleratorState._reset_state(reset_partial_state=True)
@@ -183,6 +214,7 @@ def test_bf16_autocast_runs_the_steps(tmp_path):
 
 
 # --- exact resumption ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path):
     # 8 batches per epoch: 9 iterations end mid-epoch 1; D runs on even iterations; EMA, LR decay, dropout.
     kwargs = {"ema_decay": 0.9, "options": {"d_every": 2, "lr_decay": 0.95}}
@@ -225,6 +257,7 @@ class AugmentedSquares(torch.utils.data.Dataset):
         return {"image": (image + 0.05 * torch.rand_like(image)).clamp(0, 1)}
 
 
+@pytest.mark.slow
 def test_random_augmentation_repeats_with_any_number_of_workers_and_after_a_resume(tmp_path):
     digests = []
     for name, workers, steps, resume in (("w0", 0, 20, ""), ("w2", 2, 20, ""), ("split", 2, 9, ""),
@@ -276,11 +309,13 @@ def _checkpoint_steps(out: Path) -> list[int]:
     return [int(p.name.split("_")[1]) for p in list_checkpoints(out)]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # its own waits for checkpoints and for the SIGTERM exit alone allow 240 s
 def test_killed_runs_lose_at_most_the_steps_since_the_last_checkpoint_and_resume_exactly(tmp_path):
     env = _subprocess_env()
     # The uninterrupted run, in this process (train/train.py reads the same config file and overrides).
     config = ROOT / "train" / "configs" / "toy.yaml"
-    reference = train(load_config(config, _overrides(tmp_path / "ref"), task="toy"))
+    reference = train(load_run(config, _overrides(tmp_path / "ref"), task="toy"))
     out = tmp_path / "killed"
     slow = "options.step_seconds=0.05"
 
@@ -318,6 +353,7 @@ def test_killed_runs_lose_at_most_the_steps_since_the_last_checkpoint_and_resume
 
 
 # --- several processes --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

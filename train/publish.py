@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import faceforge
-from faceforge.shipped import HUB_CARDS, HUB_ORG
+from faceforge.resolve import HUB_CARDS, HUB_ORG
 
 
 def test_inputs(model, count: int = 32) -> torch.Tensor:

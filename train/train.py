@@ -13,8 +13,8 @@ Without a GPU, several processes communicate over gloo; start them with ``torchr
 ``--config`` defaults to ``train/configs/NAME.yaml`` when that file exists. ``key=value`` overrides any
 run key (``steps=2000 mixed_precision=bf16 output_dir=runs/try``) or task option (``options.lr_g=1e-4``);
 ``--print-config`` shows the resolved config and exits. Keys, defaults and outputs are documented in
-``faceforge/training/config.py`` and ``faceforge/training/loop.py``; tasks are listed in
-``faceforge/training/tasks/__init__.py``.
+``faceforge/training/config.py`` and ``faceforge/training/loop.py``; ``python -c "import faceforge;
+print(faceforge.list_tasks())"`` lists the tasks (each declared by its model family, ``faceforge/models/``).
 
 SIGINT (Ctrl-C) or SIGTERM finishes the current iteration, writes a checkpoint and exits with 128 + the
 signal number; ``--resume`` continues exactly where the run stopped.
@@ -34,7 +34,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--task", help="task name (faceforge/training/tasks/__init__.py: TASKS)")
+    parser.add_argument("--task", help="task name (faceforge.list_tasks())")
     parser.add_argument("--config", type=Path,
                         help="YAML run config (default: train/configs/TASK.yaml when it exists)")
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from faceforge.training import ConfigError, TrainingInterrupted, load_config, train
+    from faceforge.training import ConfigError, TrainingInterrupted, train
+    from faceforge.training.tasks import load_run
 
     config_path = args.config
     if config_path is None and args.task and (CONFIGS / f"{args.task}.yaml").is_file():
@@ -59,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume is not None:
         overrides.append(f"resume={args.resume}")
     try:
-        run = load_config(config_path, overrides, task=args.task)
-        if not run.task:
-            raise ConfigError("no task: pass --task NAME (or set task: in the config file)")
+        run = load_run(config_path, overrides, task=args.task)  # the task first, then its typed options
         if args.print_config:
             print(yaml.safe_dump(run.to_dict(), sort_keys=False), end="")
             return 0

@@ -36,15 +36,15 @@ def _clean(value):
 def run(args: argparse.Namespace) -> int:
     import faceforge
     from faceforge.errors import FaceForgeError
-    from faceforge.evaluation import EVALUATOR_USERS, build_eval_dataset, evaluate
+    from faceforge.evaluation import build_eval_dataset, evaluate, evaluator_takes_au_evaluator
     from faceforge.metrics.classification import format_table
 
     model = faceforge.from_pretrained(args.model)
     dataset = build_eval_dataset(args.dataset, split=args.split, root=args.root, length=args.length)
     kwargs = {}
     if args.au_evaluator is not None:
-        if model.config.model_type not in EVALUATOR_USERS:
-            raise FaceForgeError(f"--au-evaluator applies to {', '.join(EVALUATOR_USERS)} models, not "
+        if not evaluator_takes_au_evaluator(model.config.model_type):
+            raise FaceForgeError(f"--au-evaluator applies to models whose outputs are faces (mpenet ...), not "
                                  f"{model.config.model_type}")
         kwargs["au_evaluator"] = None if args.au_evaluator.lower() == "none" else args.au_evaluator
     result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device,

@@ -4,7 +4,8 @@ Rendering costs about 4 ms a face; a training epoch should not pay it again. ``c
 ``SynthFaces(split, size=..., length=..., seed=...)`` with a DataLoader over every core into
 ``<cache>/synth-<split>-<size>-<length>-<seed>/`` (``images.npy`` (N, H, W, 3) uint8 plus ``labels.npz``)
 and returns a Dataset with the same sample keys. The cache root is ``$FACEFORGE_CACHE`` or
-``~/.cache/faceforge``. A render goes to a private folder first and is renamed into place when complete, so an interrupted
+``~/.cache/faceforge``. A render goes to a private folder first and is renamed into place when complete, so an
+interrupted
 render is redone and concurrent renders never see each other's half-written files.
 """
 

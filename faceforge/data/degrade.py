@@ -2,9 +2,10 @@
 
 Both restoration papers synthesise their inputs from 128x128 aligned faces:
 
-* MPENet (``004_22aececcdc79dbf1.txt``, Sec. 4.1): "we obtain 16x16 LR inputs by bicubic downsampling";
-  FSR-FER (``001_ea500dfba6a4d73e.txt``) downsamples "with MATLAB bicubic kernel function" by x2 to x8.
-* IGCN (``000_85237dd3e269af95.txt``, Sec. 4.1): "The input ill face images are produced by resizing high
+* MPENet (Zhang and Liu, IJCB 2022, Sec. 4.1): "we obtain 16x16 LR inputs by bicubic downsampling";
+  FSR-FER ("Feature Super-Resolution Based Facial Expression Recognition for Multi-scale
+  Low-Resolution Faces") downsamples "with MATLAB bicubic kernel function" by x2 to x8.
+* IGCN (Liu et al., MMM 2020, Sec. 4.1): "The input ill face images are produced by resizing high
   resolution face image to 16*16 via bicubic interpolation method and added a random binary mask, of which
   size is one fourth of the input size."
 

@@ -1,8 +1,8 @@
 """The models the app uses, each loaded once, by role.
 
-The ids are shipped short names by default (``hub_cards/<name>`` in a source checkout: offline; else the Hub
-repo ``faceforge/<name>``) and can be changed per role with an environment variable, e.g.
-``FACEFORGE_AU_MODEL=my-org/my-au-detector python app.py``.
+The ids are shipped short names by default, each the model whose family declares the role ``app.<role>``
+(``hub_cards/<name>`` in a source checkout: offline; else the Hub repo ``faceforge/<name>``), and can be
+changed per role with an environment variable, e.g. ``FACEFORGE_AU_MODEL=my-org/my-au-detector python app.py``.
 """
 
 from __future__ import annotations
@@ -15,21 +15,22 @@ import torch
 
 import faceforge
 from faceforge.modeling import FaceForgeModel
+from faceforge.registry import roles
 
-DEFAULT_MODELS = {
-    "au": "au-detector",
-    "expression": "expression-classifier",
-    "mpenet": "mpenet",
-    "mpegan": "mpegan",
-}
 _lock = threading.Lock()
+
+
+def default_models() -> dict[str, str]:
+    """``{role: shipped name}`` of the app's roles (``au``, ``expression``, ``mpenet`` ...)."""
+    return {role.removeprefix("app."): name for role, name in roles().items() if role.startswith("app.")}
 
 
 def model_id(role: str) -> str:
     """The model id the app loads for ``role`` (``FACEFORGE_<ROLE>_MODEL`` overrides the default)."""
-    if role not in DEFAULT_MODELS:
-        raise KeyError(f"unknown model role {role!r}; roles: {', '.join(DEFAULT_MODELS)}")
-    return os.environ.get(f"FACEFORGE_{role.upper()}_MODEL", DEFAULT_MODELS[role])
+    defaults = default_models()
+    if role not in defaults:
+        raise KeyError(f"unknown model role {role!r}; roles: {', '.join(defaults)}")
+    return os.environ.get(f"FACEFORGE_{role.upper()}_MODEL", defaults[role])
 
 
 @functools.cache

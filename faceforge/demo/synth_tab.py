@@ -6,9 +6,9 @@ import gradio as gr
 import numpy as np
 
 from faceforge.data.synth.faces import render_face
+from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.demo.models import model_id, read_face
 from faceforge.errors import FaceForgeError
-from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.face.aus import FACEFORGE_AUS, au_label
 from faceforge.face.expressions import EXPRESSIONS
 

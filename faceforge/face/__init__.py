@@ -1,7 +1,14 @@
 """Face geometry: the 68-landmark layout, the canonical alignment template, AU metadata and attention maps."""
 
 from faceforge.face.aus import (
-    ACTION_UNITS, BP4D_AUS, DISFA_AUS, FACEFORGE_AUS, au_attention_maps, au_centres, au_index, au_label,
+    ACTION_UNITS,
+    BP4D_AUS,
+    DISFA_AUS,
+    FACEFORGE_AUS,
+    au_attention_maps,
+    au_centres,
+    au_index,
+    au_label,
 )
 from faceforge.face.expressions import EXPRESSIONS, expression_index
 from faceforge.face.landmarks import FLIP_INDEX, GROUPS, flip_landmarks

@@ -2,7 +2,7 @@
 landmark-based AU centres and attention maps.
 
 The attention maps are the ones MPENet (*Face Super-Resolution with Progressive Embedding of Multi-scale Face
-Priors*, ../shared/papers/004_22aececcdc79dbf1.txt, Sec. 3, "AU Detection Branch") multiplies its AU feature
+Priors*, Zhang and Liu, IJCB 2022, Sec. 3, "AU Detection Branch") multiplies its AU feature
 maps with: "we utilize the landmarks estimated in the previous step to generate AU attention maps following
 the rules in [36]", [36] being JAA-Net (Shao et al., IJCV 2021), which refines the rules of EAC-Net
 (Li et al., 2017):

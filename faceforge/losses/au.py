@@ -1,4 +1,4 @@
-"""AU losses of MPENet (``004_22aececcdc79dbf1.txt``, "AU Detection Branch"), Eq. (6)-(8).
+"""AU losses of MPENet (Zhang and Liu, IJCB 2022, "AU Detection Branch"), Eq. (6)-(8).
 
     L_cross = -sum_i w_i [y_i log p_i + (1 - y_i) log(1 - p_i)]                       (6)
     L_dice  =  sum_i w_i (1 - (2 y_i p_i + eps) / (y_i^2 + p_i^2 + eps))               (7)

@@ -1,6 +1,6 @@
 """PSNR and SSIM on the luminance (Y) channel, as face super-resolution papers report them.
 
-MPENet (``004_22aececcdc79dbf1.txt``, Sec. 4.1): PSNR and SSIM [Wang et al. 2004] "are computed on the
+MPENet (Zhang and Liu, IJCB 2022, Sec. 4.1): PSNR and SSIM [Wang et al. 2004] "are computed on the
 luminance (Y) channel of the YCbCr space"; IGCN's Table 3 reports the same pair. The conventions here are
 those of MATLAB evaluation scripts:
 

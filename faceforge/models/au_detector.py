@@ -1,5 +1,6 @@
 """The AU detector: a timm ResNet-18 over the faceforge AUs, as MPENet's AU branch
-(``004_22aececcdc79dbf1.txt``: "we use ResNet-18 as AU classifier").
+(Zhang and Liu, "Face Super-Resolution with Progressive Embedding of Multi-scale Face Priors", IJCB 2022:
+"we use ResNet-18 as AU classifier").
 
 Trained with the weighted multi-label cross-entropy + weighted Dice loss of MPENet Eq. (6)-(8)
 (``faceforge.losses.au``). It supervises IGCN, MPENet and the editing models; a separately trained instance
@@ -14,6 +15,7 @@ import timm
 import torch
 
 from faceforge.face.aus import FACEFORGE_AUS
+from faceforge.family import ModelFamily, Shipped
 from faceforge.modeling import FaceForgeModel, ModelConfig
 
 
@@ -56,6 +58,10 @@ class AUDetector(FaceForgeModel):
         self.net = timm.create_model(config.backbone, pretrained=False, num_classes=len(config.aus),
                                      drop_rate=config.drop_rate)
 
+    def output_shapes(self, batch_size: int) -> tuple[int, int]:
+        """(B, n_aus) logits."""
+        return (batch_size, len(self.config.aus))
+
     @classmethod
     def tiny_config(cls) -> AUDetectorConfig:
         return AUDetectorConfig(backbone="resnet10t", image_size=32)
@@ -76,3 +82,19 @@ class AUDetector(FaceForgeModel):
         """Probabilities (B, n_aus) and occurrences (B, n_aus) at the decision thresholds."""
         prob = torch.sigmoid(self(images))
         return {"probability": prob, "occurrence": (prob >= self.decision_thresholds().to(prob.device)).float()}
+
+
+# --- the family's declaration (faceforge/registry.py lists this module) -----------------------------------------
+FAMILY = ModelFamily(
+    name="au_detector",
+    summary="multi-label facial action unit detection (the AU supervisor and the separately trained AU evaluator)",
+    networks=(AUDetector,),
+    tasks={"au_detector": "faceforge.training.tasks.au_detector:AUDetectorTask"},
+    evaluators={"au_detector": "faceforge.evaluation:evaluate_au_detector"},
+    shipped=(
+        Shipped("au-detector", "AU detector (ResNet-18), the AU supervisor of restoration and editing",
+                roles=("app.au",)),
+        Shipped("au-evaluator", "AU evaluator (ResNet-10t): scores AUs of generated faces; never used in training",
+                roles=("evaluator.au",)),
+    ),
+)

@@ -1,6 +1,7 @@
 """The expression classifier: a VGG-style BaseNet over the eight faceforge expressions.
 
-GroupGAN (``003_5c4e9d529b094a82.txt``, Table "BaseNet") compares AlexNet and VGG11-19 as its recognition
+GroupGAN (Niu et al., "GroupGAN for weak expression recognition via expression magnification", Knowledge-Based
+Systems 2022, Table "BaseNet") compares AlexNet and VGG11-19 as its recognition
 backbone and finds VGG13 best; this is VGG13's layout (two 3x3 convs per stage, five stages) with batch norm,
 a width multiplier so it trains on a CPU, and global average pooling. Its intermediate features are the
 offline perceptual feature space of faceforge (no ImageNet weights can be downloaded here).
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from faceforge.face.expressions import EXPRESSIONS
+from faceforge.family import ModelFamily, Shipped
 from faceforge.modeling import FaceForgeModel, ModelConfig
 
 VGG_LAYOUTS: dict[str, tuple[int, ...]] = {
@@ -68,6 +70,10 @@ class ExpressionClassifier(FaceForgeModel):
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(in_ch, len(config.classes)))
         self.embedding_dim = in_ch
 
+    def output_shapes(self, batch_size: int) -> tuple[int, int]:
+        """(B, n_classes) logits."""
+        return (batch_size, len(self.config.classes))
+
     @classmethod
     def tiny_config(cls) -> ExpressionClassifierConfig:
         return ExpressionClassifierConfig(layout="vgg11", width=0.0625, image_size=32)
@@ -87,3 +93,19 @@ class ExpressionClassifier(FaceForgeModel):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images)[1])
+
+
+# --- the family's declaration (faceforge/registry.py lists this module) -----------------------------------------
+FAMILY = ModelFamily(
+    name="expression",
+    summary="expression recognition over the eight faceforge expressions (supervisor, perceptual features, evaluator)",
+    networks=(ExpressionClassifier,),
+    tasks={"expression_classifier": "faceforge.training.tasks.expression:ExpressionTask"},
+    evaluators={"expression_classifier": "faceforge.evaluation:evaluate_expression_classifier"},
+    shipped=(
+        Shipped("expression-classifier",
+                "expression classifier (VGG13 BaseNet): supervisor and perceptual features", roles=("app.expression",)),
+        Shipped("expression-evaluator", "expression evaluator (VGG11): scores expressions of generated faces",
+                roles=("evaluator.expression",)),
+    ),
+)

@@ -1,4 +1,4 @@
-"""A 68-landmark face-alignment network: MPENet's alignment branch (``004_22aececcdc79dbf1.txt``, Sec. 3.1: "a
+"""A 68-landmark face-alignment network: MPENet's alignment branch (Zhang and Liu, IJCB 2022, Sec. 3.1: "a
 3x3 convolutional layer followed by three Residual Blocks and two hourglass modules") as a model of its own.
 
 MPENet estimates landmarks from its first, still blurry, recurrent output I_SR^1. Trained jointly from scratch,
@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from faceforge.family import ModelFamily, Shipped
 from faceforge.modeling import FaceForgeModel, ModelConfig
 from faceforge.nn.heatmaps import decode_radius, heatmap_landmarks
 from faceforge.nn.hourglass import FaceAlignmentBranch
@@ -81,6 +82,11 @@ class FaceAlignment(FaceForgeModel):
         self.branch = FaceAlignmentBranch(config.channels, config.points, stacks=config.stacks, depth=config.depth,
                                           downsample=config.downsample)
 
+    def output_shapes(self, batch_size: int) -> tuple[int, int, int, int]:
+        """(B, points, h, w) heatmaps of the last hourglass."""
+        c = self.config
+        return (batch_size, c.points, c.heatmap_size, c.heatmap_size)
+
     @classmethod
     def tiny_config(cls) -> FaceAlignmentConfig:
         return FaceAlignmentConfig(image_size=32, heatmap_size=8, channels=8, stacks=1, depth=2)
@@ -121,3 +127,14 @@ def blur_by_resampling(images: torch.Tensor, factors: torch.Tensor) -> torch.Ten
         low = imresize(images[pick], size=max(1, math.ceil(side / factor)), quantize=True)
         out[pick] = imresize(low, size=side, clamp=True).to(out.dtype)
     return out
+
+
+# --- the family's declaration (faceforge/registry.py lists this module) -----------------------------------------
+FAMILY = ModelFamily(
+    name="face_alignment",
+    summary="68-landmark heatmap regression on blurred faces; initialises MPENet's alignment branch",
+    networks=(FaceAlignment,),
+    tasks={"face_alignment": "faceforge.training.tasks.face_alignment:FaceAlignmentTask"},
+    shipped=(Shipped("face-alignment", "68-landmark heatmap network (2 hourglasses) on blurred faces: initialises "
+                                       "MPENet's alignment branch"),),
+)

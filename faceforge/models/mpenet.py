@@ -1,5 +1,5 @@
 """MPENet and MPEGAN: *Face Super-Resolution with Progressive Embedding of Multi-scale Face Priors*
-(Zhang and Liu, ``../shared/papers/004_22aececcdc79dbf1.txt``), x8 face super-resolution (16x16 -> 128x128).
+(Chenggong Zhang and Zhilei Liu, IJCB 2022), x8 face super-resolution (16x16 -> 128x128).
 
 A recurrent network unfolded over T = 3 steps (Sec. 3.1, Fig. 1). Every step t runs
 
@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceforge.face.aus import AU_CENTRE_RULES, FACEFORGE_AUS, au_attention_maps
+from faceforge.family import ModelFamily, Paper, Shipped, Tab
 from faceforge.modeling import FaceForgeModel, ModelConfig
 from faceforge.models.au_detector import AUDetector, AUDetectorConfig
 from faceforge.nn.blocks import conv_prelu, deconv_prelu
@@ -253,6 +254,17 @@ class MPENet(FaceForgeModel):
         return MPENetConfig(image_size=32, scale=4, channels=8, groups=2, align_channels=16, hourglass_depth=2,
                             au_backbone="resnet10t", au_image_size=32)
 
+    def output_shapes(self, batch_size: int) -> dict:
+        """:class:`MPENetOutput`'s shapes (None for a branch the config leaves out)."""
+        c, b = self.config, batch_size
+        image = (b, 3, c.image_size, c.image_size)
+        heatmap = (b, c.n_landmarks, c.feature_size, c.feature_size)
+        return {"sr": image, "steps": (image,) * c.steps,
+                "heatmaps": heatmap if c.use_landmarks else None,
+                "heatmap_stacks": (heatmap,) * c.align_stacks if c.use_landmarks else None,
+                "landmarks": (b, c.n_landmarks, 2) if c.use_landmarks else None,
+                "au_logits": (b, len(c.aus)) if c.use_aus else None}
+
     def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> tuple[torch.Tensor, ...]:
         """One (B, 3, s, s) LR batch in [0, 1]."""
         generator = torch.Generator().manual_seed(seed)
@@ -383,3 +395,27 @@ class MPEGANDiscriminator(FaceForgeModel):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net((images - 0.5) / 0.5)
 
+    def output_shapes(self, batch_size: int) -> tuple[int]:
+        """(B,) logits."""
+        return (batch_size,)
+
+
+# --- the family's declaration (faceforge/registry.py lists this module) -----------------------------------------
+FAMILY = ModelFamily(
+    name="mpenet",
+    summary="x8 face super-resolution (16x16 -> 128x128) with progressively embedded landmark and AU priors",
+    paper=Paper(title="Face Super-Resolution with Progressive Embedding of Multi-scale Face Priors",
+                 authors="Chenggong Zhang and Zhilei Liu", venue="IJCB", year=2022),
+    networks=(MPENet, MPEGANDiscriminator),
+    tasks={"mpenet": "faceforge.training.tasks.mpenet:MPENetTask",
+           "mpegan": "faceforge.training.tasks.mpenet:MPEGANTask"},
+    evaluators={"mpenet": "faceforge.evaluation:evaluate_super_resolution"},
+    shipped=(
+        Shipped("mpenet", "MPENet: x8 face super-resolution (16x16 -> 128x128) with landmark and AU priors, "
+                          "PSNR-oriented", roles=("app.mpenet",)),
+        Shipped("mpegan", "MPEGAN: MPENet trained further with perceptual and adversarial losses",
+                roles=("app.mpegan",)),
+    ),
+    commands=("faceforge.commands.restore",),
+    tabs=(Tab("Restoration", "faceforge.demo.restore_tab:build_restore_tab", order=10),),
+)

@@ -9,7 +9,7 @@ previous output (the hidden state), followed by ``groups`` projection groups wit
 
 where ``up`` is a strided transposed convolution to the high resolution, ``down`` a strided convolution back,
 and ``T`` 1x1 convolutions that compress the concatenations. :class:`FeedbackBlock` is that block *without* its
-first 1x1 convolution: MPENet (``004_22aececcdc79dbf1.txt``, Sec. 3.1, Eq. (2)) removes it and fuses the input,
+first 1x1 convolution: MPENet (Zhang and Liu, IJCB 2022, Sec. 3.1, Eq. (2)) removes it and fuses the input,
 the hidden state and the face priors itself; SRFBN's complete block is ``conv_prelu(2C, C, 1)`` over
 ``[input, hidden]`` followed by this module. The recurrence (feeding the output back) is the caller's, so the
 module holds no state.

@@ -2,11 +2,13 @@
 
 ``accelerate launch train/train.py --task NAME [--config FILE] [key=value ...]`` is the command line;
 :mod:`faceforge.training.task` states what a task provides, :mod:`faceforge.training.config` the run keys,
-and :data:`faceforge.training.tasks.TASKS` lists the tasks by name.
+and :func:`faceforge.training.tasks.load_run` reads a run config for a task by name (``faceforge.list_tasks()``).
 """
 
+from faceforge.training.checkpoint import list_checkpoints
 from faceforge.training.config import ConfigError, RunConfig, load_config, save_config
-from faceforge.training.loop import EMA, TrainingInterrupted, TrainResult, list_checkpoints, train
+from faceforge.training.ema import EMA
+from faceforge.training.loop import TrainingInterrupted, TrainResult, train
 from faceforge.training.task import NoOptions, Step, Task
 
 __all__ = [

@@ -39,7 +39,8 @@ Example, a GAN with one D update every three G updates (IGCN)::
         def export(self):                # a FaceForgeModel; during export ``self.nets["g"]`` is the EMA copy
             return self.nets["g"]
 
-    TASKS = {..., "my_gan": MyGAN}       # in faceforge/training/tasks/__init__.py
+    # and in the family's declaration (faceforge/models/my_gan.py; docs/adding-a-model.md):
+    #     tasks={"my_gan": "faceforge.training.tasks.my_gan:MyGAN"}
 
 The contract, in the order the loop uses it:
 
@@ -60,15 +61,20 @@ The contract, in the order the loop uses it:
    width to show input | output), saved as a PNG grid.
 6. Every ``eval_every`` iterations and at the end: ``evaluate(loader) -> {metric: float}`` on the eval set
    (batches already on the device), on the main process.
-7. At the end: ``export()`` returns the :class:`~faceforge.modeling.FaceForgeModel` to publish; it is written
-   with ``save_pretrained`` next to a model card (:func:`faceforge.hub.write_model_card`) filled from
-   ``card(metrics)`` and the run.
+7. At the end, in this order: ``export()`` returns the :class:`~faceforge.modeling.FaceForgeModel` to
+   publish, which is written with ``save_pretrained``; then ``test_metrics()`` (optional, default ``{}``)
+   returns the task's figures on its test split (``{name: float}``, or nested ``{group: {name: float}}``);
+   then ``card(metrics, test)`` turns ``metrics`` (the final ``evaluate`` metrics) and ``test`` (what
+   ``test_metrics()`` returned) into model-card fields, next to which the loop writes the card
+   (:func:`faceforge.hub.write_model_card`, defaults filled from the run). ``card`` is pure: it formats what
+   it is given and evaluates nothing (it may read ``self.opts``, ``self.run`` and the networks' configs).
+   The test metrics also go to ``train_summary.json`` as ``test_metrics`` (every value through ``float``).
 
-``sample``, ``evaluate``, ``export`` and ``card`` run on the main process only, with the networks in eval
-mode, gradients off and the training RNG untouched; there ``self.nets[name]`` is the *inference* network: the
-EMA copy where there is one, else the plain (unwrapped) network. Networks that no optimizer trains (a frozen,
-pretrained loss network) are moved to the device in eval mode and are not checkpointed: build them
-deterministically (``from_pretrained``).
+``sample``, ``evaluate``, ``export``, ``test_metrics`` and ``card`` run on the main process only, with the
+networks in eval mode, gradients off and the training RNG untouched; there ``self.nets[name]`` is the
+*inference* network: the EMA copy where there is one, else the plain (unwrapped) network. Networks that no
+optimizer trains (a frozen, pretrained loss network) are moved to the device in eval mode and are not
+checkpointed: build them deterministically (``from_pretrained``).
 
 Resumption is exact: randomness inside a step comes from torch's global RNG (``torch.randn``, dropout),
 which checkpoints restore, and a training sample is loaded with torch, numpy and ``random`` seeded from
@@ -144,12 +150,9 @@ class Task:
     def __init__(self, run: RunConfig):
         options = run.options
         if isinstance(options, Mapping):
-            from faceforge.training.config import ConfigError, _typed
+            from faceforge.config import build
 
-            try:
-                options = self.Options(**_typed(self.Options, options, where="options"))
-            except (TypeError, ValueError) as err:
-                raise ConfigError(f"task options: {err}") from err
+            options = build(self.Options, options, where="options")
             run = dataclasses.replace(run, options=options)
         elif not isinstance(options, self.Options):
             raise TypeError(f"{type(self).__name__} takes options of type {self.Options.__name__}, "
@@ -197,8 +200,20 @@ class Task:
     def export(self) -> FaceForgeModel:
         raise NotImplementedError(f"{type(self).__name__} must define export()")
 
-    def card(self, metrics: dict[str, float]) -> dict[str, Any]:
-        """Model-card fields (keyword arguments of :func:`faceforge.hub.write_model_card`) for the metrics.
+    def test_metrics(self) -> dict[str, Any]:
+        """Figures on the task's test split: ``{name: float}`` or ``{group: {name: float}}``; default none.
+
+        Called once, after ``export()``, on the main process in the inference view (EMA networks, eval mode,
+        no grad, training RNG preserved); the result goes to ``card(metrics, test)`` and to
+        ``train_summary.json``.
+        """
+        return {}
+
+    def card(self, metrics: dict[str, float], test: dict[str, Any]) -> dict[str, Any]:
+        """Model-card fields (keyword arguments of :func:`faceforge.hub.write_model_card`) for the results.
+
+        ``metrics`` are the final eval metrics, ``test`` what :meth:`test_metrics` returned. ``card`` only
+        formats them: it must not evaluate anything (no forward passes, no data loading).
 
         Return any of ``title``, ``summary``, ``pipeline_tag``, ``datasets``, ``metrics`` (rows with ``name``,
         ``type``, ``value``, ``dataset_name``, ``dataset_type``, ``dataset_split``), ``usage``, ``tags``,

@@ -8,7 +8,7 @@ occurrence rates of the training set (``faceforge.losses.au``). Run with ``train
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader
@@ -22,9 +22,8 @@ from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name,
 
 @dataclass
 class AUDetectorOptions:
-    backbone: str = "resnet18"
-    image_size: int = 96
-    drop_rate: float = 0.1
+    # the network (``options.net.backbone=resnet10t``); its AU list comes from the training data
+    net: AUDetectorConfig = field(default_factory=lambda: AUDetectorConfig(image_size=96))
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup: float = 0.1  # fraction of the iterations with a linear learning-rate warm-up, then cosine decay
@@ -55,9 +54,7 @@ class AUDetectorTask(SingleNetworkTask):
         return face_split(self, "val", length=self.opts.eval_length)
 
     def build_networks(self):  # the loop builds the datasets first: self.train_set is there
-        config = AUDetectorConfig(backbone=self.opts.backbone, aus=self._aus(), image_size=self.opts.image_size,
-                                  drop_rate=self.opts.drop_rate)
-        return {"net": AUDetector(config)}
+        return {"net": AUDetector(dataclasses.replace(self.opts.net, aus=self._aus()))}
 
     def step(self, batch):  # MPENet Eq. (8)
         logits = self.nets["net"](batch["image"])
@@ -99,9 +96,8 @@ class AUDetectorTask(SingleNetworkTask):
         net = self.nets["net"]
         return au_metrics(prob, target, aus=self._aus(), mask=mask, threshold=net.decision_thresholds())
 
-    def card(self, metrics: dict[str, float]) -> dict:
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
         data_id, data_text = dataset_card_name(self)
-        test = self.test_metrics()
         rows = [{"name": f"{au} F1", "type": "f1", "value": round(v, 4), "dataset_name": data_id,
                  "dataset_type": data_id, "dataset_split": "test"} for au, v in test["f1"].items()]
         rows.append({"name": "mean accuracy", "type": "accuracy", "value": round(test["accuracy"]["avg"], 4),
@@ -110,10 +106,10 @@ class AUDetectorTask(SingleNetworkTask):
 
         table = format_table(test, percent=True, corner="test")
         return {
-            "title": f"faceforge AU detector ({self.opts.backbone})",
+            "title": f"faceforge AU detector ({self.opts.net.backbone})",
             "summary": (f"Multi-label facial action unit detector over {len(self._aus())} AUs "
-                        f"({', '.join(f'AU{a}' for a in self._aus())}): a timm {self.opts.backbone} on "
-                        f"{self.opts.image_size}x{self.opts.image_size} aligned faces, trained with MPENet's "
+                        f"({', '.join(f'AU{a}' for a in self._aus())}): a timm {self.opts.net.backbone} on "
+                        f"{self.opts.net.image_size}x{self.opts.net.image_size} aligned faces, trained with MPENet's "
                         f"weighted cross-entropy + weighted Dice loss (Eq. 6-8)"
                         + (", with per-AU decision thresholds chosen for F1 on the validation split."
                            if self.nets["net"].config.thresholds else ".")),

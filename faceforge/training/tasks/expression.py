@@ -1,5 +1,5 @@
 """Training task of the expression classifier (``faceforge.models.expression``), the VGG-style BaseNet that
-GroupGAN (``003_5c4e9d529b094a82.txt``) recognises expressions with.
+GroupGAN (Niu et al., Knowledge-Based Systems 2022) recognises expressions with.
 
 Cross-entropy with light label smoothing over the eight expressions, on faces of every intensity (weak and
 peak). Run with ``train/configs/expression_classifier.yaml`` (the supervisor) or
@@ -8,7 +8,7 @@ peak). Run with ``train/configs/expression_classifier.yaml`` (the supervisor) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +23,7 @@ PEAK, WEAK = (0.85, 1.0), (0.15, 0.4)  # expression intensity ranges of the peak
 
 @dataclass
 class ExpressionOptions:
-    layout: str = "vgg13"
-    width: float = 0.25
-    image_size: int = 128
-    dropout: float = 0.3
+    net: ExpressionClassifierConfig = field(default_factory=ExpressionClassifierConfig)  # options.net.width=0.5
     lr: float = 3e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
@@ -46,8 +43,7 @@ class ExpressionTask(SingleNetworkTask):
         return face_split(self, "val", length=self.opts.eval_length)
 
     def build_networks(self):
-        config = ExpressionClassifierConfig(layout=self.opts.layout, width=self.opts.width,
-                                            image_size=self.opts.image_size, dropout=self.opts.dropout)
+        config = self.opts.net
         return {"net": ExpressionClassifier(config)}
 
     def step(self, batch):
@@ -79,19 +75,18 @@ class ExpressionTask(SingleNetworkTask):
             rows[name] = expression_metrics(logits, target, class_names=self.nets["net"].config.classes)["accuracy"]
         return rows
 
-    def card(self, metrics: dict[str, float]) -> dict:
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
         data_id, data_text = dataset_card_name(self)
-        test = self.test_metrics()
         rows = [{"name": f"accuracy ({name} expressions)", "type": "accuracy", "value": round(r["overall"], 4),
                  "dataset_name": data_id, "dataset_type": data_id, "dataset_split": f"test-{name}"}
                 for name, r in test.items()]
         table = format_table(test, percent=True, corner="test")
         return {
-            "title": f"faceforge expression classifier ({self.opts.layout} x{self.opts.width})",
+            "title": f"faceforge expression classifier ({self.opts.net.layout} x{self.opts.net.width})",
             "summary": (f"Expression recognition over {', '.join(self.nets['net'].config.classes)}: a VGG-style "
-                        f"BaseNet ({self.opts.layout} layout, width x{self.opts.width}, batch norm) as in GroupGAN, "
-                        f"on {self.opts.image_size}x{self.opts.image_size} aligned faces. Its stage features are "
-                        f"faceforge's offline perceptual feature space."),
+                        f"BaseNet ({self.opts.net.layout} layout, width x{self.opts.net.width}, batch norm) as in "
+                        f"GroupGAN, on {self.opts.net.image_size}x{self.opts.net.image_size} aligned faces. Its stage "
+                        f"features are faceforge's offline perceptual feature space."),
             "pipeline_tag": "image-classification",
             "datasets": [data_id],
             "metrics": rows,

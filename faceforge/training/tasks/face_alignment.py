@@ -8,7 +8,7 @@ error averaged over the hourglasses. Run with ``train/configs/face_alignment.yam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -23,11 +23,7 @@ from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name,
 
 @dataclass
 class FaceAlignmentOptions:
-    channels: int = 128
-    stacks: int = 2
-    depth: int = 4
-    heatmap_size: int = 32
-    heatmap_sigma: float = 1.0
+    net: FaceAlignmentConfig = field(default_factory=FaceAlignmentConfig)  # options.net.stacks=1
     factors: tuple[int, ...] = (1, 2, 4, 8)  # blur factors drawn uniformly per face
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -60,8 +56,7 @@ class FaceAlignmentTask(SingleNetworkTask):
 
     def build_networks(self):
         o = self.opts
-        config = FaceAlignmentConfig(heatmap_size=o.heatmap_size, channels=o.channels, stacks=o.stacks,
-                                     depth=o.depth, heatmap_sigma=o.heatmap_sigma)
+        config = o.net
         return {"net": FaceAlignment(config)}
 
     def step(self, batch):
@@ -97,9 +92,8 @@ class FaceAlignmentTask(SingleNetworkTask):
                    for b in DataLoader(test, batch_size=100, num_workers=0)]
         return {f"x{f}": self._errors(batches, f) for f in self.opts.factors}
 
-    def card(self, metrics: dict[str, float]) -> dict:
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
         data_id, data_text = dataset_card_name(self)
-        test = self.test_metrics()
         rows = [{"name": f"mean landmark error, bicubic {name} blur (px of 128)", "type": "mean_error",
                  "value": round(r["px"], 3), "dataset_name": data_id, "dataset_type": data_id,
                  "dataset_split": "test"} for name, r in test.items()]

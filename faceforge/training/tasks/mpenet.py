@@ -1,5 +1,5 @@
-"""Training tasks of MPENet and MPEGAN (``faceforge.models.mpenet``; paper
-``004_22aececcdc79dbf1.txt``, Sec. 3.2 and 4.2).
+"""Training tasks of MPENet and MPEGAN (``faceforge.models.mpenet``; Zhang and Liu, "Face Super-Resolution
+with Progressive Embedding of Multi-scale Face Priors", IJCB 2022, Sec. 3.2 and 4.2).
 
 Data (Sec. 4.2): aligned faces with a border (144x144 for 128x128 crops: FaceForge-Synth rendered with
 ``margin=8``, or a real set prepared with a margin), a random 128x128 crop and a random horizontal flip for
@@ -32,20 +32,20 @@ a trained MPENet folder (``options.init``) and adds lambda_per = 0.1, lambda_adv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from faceforge.data.degrade import imresize, to_low_resolution
+from faceforge.data.degrade import to_low_resolution
 from faceforge.face.aus import FACEFORGE_AUS, au_index
 from faceforge.face.landmarks import flip_landmarks
 from faceforge.losses import au_class_weights, au_loss
-from faceforge.metrics.image import psnr_y, ssim_y
 from faceforge.models.mpenet import (
     ABLATIONS,
     MPEGANDiscriminator,
@@ -61,9 +61,8 @@ from faceforge.training.tasks.faces import dataset_card_name, face_split, warmup
 logger = logging.getLogger("faceforge.training")
 
 SHIPPED_AU_DETECTOR = "au-detector"
-# The options that are MPENetConfig fields of the same name.
-NETWORK_OPTIONS = ("image_size", "scale", "channels", "groups", "steps", "align_channels", "align_stacks",
-                   "hourglass_depth", "heatmap_sigma", "au_backbone", "au_image_size", "detach_priors")
+Variant = Literal["baseline", "landmarks", "landmarks_aus", "full"]
+SWITCHES = ("use_landmarks", "use_aus", "au_attention")
 
 
 class SuperResolutionFaces(Dataset):
@@ -135,20 +134,11 @@ def occurrence_rates(faces: Dataset) -> torch.Tensor:
 class MPENetOptions:
     """Options of the ``mpenet`` task (paper defaults)."""
 
-    # network: MPENetConfig fields (the Table 4 variant picks the branches)
-    variant: str = "full"  # baseline | landmarks | landmarks_aus | full
-    image_size: int = 128
-    scale: int = 8
-    channels: int = 48
-    groups: int = 6
-    steps: int = 3
-    align_channels: int = 128
-    align_stacks: int = 2
-    hourglass_depth: int = 4
-    heatmap_sigma: float = 1.0  # target Gaussians, in heatmap pixels (32x32 heatmaps: 4 HR pixels)
-    au_backbone: str = "resnet18"
-    au_image_size: int = 128
-    detach_priors: bool = True  # the priors reach the SR branch without a gradient path back (MPENetConfig)
+    # the network (``options.net.channels=32``); its AU list comes from the data, and with ``au_init`` its AU
+    # branch's backbone and sizes from that detector
+    net: MPENetConfig = field(default_factory=MPENetConfig)
+    # the Table 4 row: sets net.use_landmarks, net.use_aus and net.au_attention (ABLATIONS)
+    variant: Variant = "full"
     # AU branch initialisation: a trained AU detector (shipped name, folder or Hub id; its backbone, input size
     # and AU list then set the branch's); "" trains the branch from scratch. The shipped detector is used when
     # it can be loaded and skipped (from scratch, with a warning) when it cannot; any other name must load.
@@ -184,6 +174,14 @@ class MPENetOptions:
     def __post_init__(self) -> None:
         if self.variant not in ABLATIONS:
             raise ValueError(f"variant must be one of {', '.join(ABLATIONS)}, got {self.variant!r}")
+        chosen = dict(zip(SWITCHES, ABLATIONS[self.variant], strict=True))
+        default = dict(zip(SWITCHES, ABLATIONS["full"], strict=True))
+        conflicts = [k for k in SWITCHES if getattr(self.net, k) not in (chosen[k], default[k])]
+        if conflicts:
+            raise ValueError(f"net.{conflicts[0]} conflicts with variant {self.variant!r}; choose the branches "
+                             f"with variant ({', '.join(ABLATIONS)})")
+        if any(getattr(self.net, k) != v for k, v in chosen.items()):
+            self.net = dataclasses.replace(self.net, **chosen)
         if self.rec_loss not in ("l1", "l2"):
             raise ValueError(f"rec_loss must be 'l1' or 'l2', got {self.rec_loss!r}")
         if self.loss_norm not in ("paper", "mean"):
@@ -208,8 +206,8 @@ class MPENetTask(Task):
     # --- data ----------------------------------------------------------------------------------------------------
     def _faces(self, split: str, length: int | None, *, train: bool) -> SuperResolutionFaces:
         o = self.opts
-        faces = face_split(self, split, length=length, size=o.image_size, margin=o.crop_margin)
-        return SuperResolutionFaces(faces, size=o.image_size, scale=o.scale, train=train)
+        faces = face_split(self, split, length=length, size=o.net.image_size, margin=o.crop_margin)
+        return SuperResolutionFaces(faces, size=o.net.image_size, scale=o.net.scale, train=train)
 
     def train_dataset(self) -> Dataset:
         self.train_set = self._faces("train", self.opts.train_length, train=True)
@@ -244,14 +242,12 @@ class MPENetTask(Task):
 
     def generator_config(self, detector=None) -> MPENetConfig:
         """The MPENetConfig of the options (the AU branch's fields from ``detector`` when given)."""
-        o = self.opts
-        fields: dict[str, Any] = {name: getattr(o, name) for name in NETWORK_OPTIONS}
-        fields["aus"] = tuple(getattr(self, "data_aus", FACEFORGE_AUS))
+        fields: dict[str, Any] = {"aus": tuple(getattr(self, "data_aus", FACEFORGE_AUS))}
         if detector is not None:
             d = detector.config
             fields.update(aus=d.aus, au_backbone=d.backbone, au_image_size=d.image_size, au_drop_rate=d.drop_rate)
         try:
-            return MPENetConfig.ablation(o.variant, **fields)
+            return dataclasses.replace(self.opts.net, **fields)
         except ValueError as err:
             raise ConfigError(f"options describe no valid MPENet: {err}") from err
 
@@ -381,41 +377,17 @@ class MPENetTask(Task):
 
     def evaluate(self, loader) -> dict[str, float]:
         """PSNR / SSIM on Y of every step (Table 3) and of bicubic upsampling, landmark error of the alignment
-        branch in HR pixels, and with ``au_evaluator`` the AU F1 / accuracy of the restored faces (Table 2)."""
+        branch in HR pixels, and with ``au_evaluator`` the AU F1 / accuracy of the restored faces (Table 2):
+        :class:`faceforge.evaluation.SuperResolutionScores`, as ``faceforge eval`` measures them."""
+        from faceforge.evaluation import SuperResolutionScores
+
         cfg = self.g_config
-        scores: dict[str, list[np.ndarray]] = {}
-        evaluator = self._evaluator()
-        probs, targets, masks = [], [], []
-
-        def add(key: str, values) -> None:
-            scores.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))
-
+        scores = SuperResolutionScores(steps=cfg.steps, image_size=cfg.image_size, evaluator=self._evaluator(),
+                                       au_rows="output")
         for batch in loader:
-            out = self.nets["g"](batch["lr"])
-            hr = batch["image"]
-            for t, sr in enumerate(out["steps"], start=1):
-                sr = sr.float().clamp(0, 1)
-                add(f"psnr_step{t}", psnr_y(sr, hr))
-                add(f"ssim_step{t}", ssim_y(sr, hr))
-            bicubic = imresize(batch["lr"], size=cfg.image_size, clamp=True)
-            add("psnr_bicubic", psnr_y(bicubic, hr))
-            add("ssim_bicubic", ssim_y(bicubic, hr))
-            if out["landmarks"] is not None:
-                add("landmark_px", (out["landmarks"] - batch["landmarks"]).norm(dim=-1).mean(-1).cpu())
-            if evaluator is not None:
-                probs.append(torch.sigmoid(evaluator(out["sr"].float().clamp(0, 1)).float()).cpu())
-                targets.append(batch["au_occurrence"].cpu())
-                masks.append(batch["au_mask"].cpu())
-        metrics = {key: float(np.concatenate(values).mean()) for key, values in scores.items()}
-        metrics["psnr"], metrics["ssim"] = metrics[f"psnr_step{cfg.steps}"], metrics[f"ssim_step{cfg.steps}"]
-        if evaluator is not None and probs:
-            from faceforge.metrics.classification import au_metrics
-
-            columns = list(au_index(evaluator.config.aus, self.data_aus))
-            result = au_metrics(torch.cat(probs)[:, columns], torch.cat(targets), aus=self.data_aus,
-                                threshold=evaluator.decision_thresholds()[columns], mask=torch.cat(masks))
-            metrics["au_f1"], metrics["au_accuracy"] = result["f1"]["avg"], result["accuracy"]["avg"]
-        return metrics
+            scores.add(batch["image"], batch["lr"], self.nets["g"](batch["lr"]), landmarks=batch["landmarks"],
+                       au_occurrence=batch["au_occurrence"], au_mask=batch["au_mask"])
+        return scores.metrics(self.data_aus)
 
     def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Each row: the LR input (nearest upsampling) | I_SR^1 | ... | I_SR^T | the HR face."""
@@ -447,10 +419,9 @@ class MPENetTask(Task):
                 f"with a {cfg.steps}-step recurrent network that embeds facial landmarks and action units "
                 f"progressively (MPENet, Zhang and Liu; variant '{cfg.variant}').")
 
-    def card(self, metrics: dict[str, float]) -> dict:
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
         cfg = self.g_config
         data_id, data_text = dataset_card_name(self)
-        test = self.test_metrics()
         rows = [{"name": f"{kind.upper()} (Y) step {t}", "type": kind, "value": round(test[f"{kind}_step{t}"], 4),
                  "dataset_name": data_id, "dataset_type": data_id, "dataset_split": "test"}
                 for t in range(1, cfg.steps + 1) for kind in ("psnr", "ssim")]
@@ -460,7 +431,8 @@ class MPENetTask(Task):
                   for t in range(1, cfg.steps + 1)]
         if "landmark_px" in test:
             lines.append(f"\nMean landmark error of the alignment branch on step 1: {test['landmark_px']:.2f} px.")
-        training = {"data": f"{data_text}; random {cfg.image_size} crops of {cfg.image_size + 2 * self.opts.crop_margin}"
+        bordered = cfg.image_size + 2 * self.opts.crop_margin
+        training = {"data": f"{data_text}; random {cfg.image_size} crops of {bordered}"
                             f" faces with horizontal flips, MATLAB-bicubic x{cfg.scale} inputs"}
         faces = self.total_steps * self.run.batch_size * self.run.grad_accum * self.num_processes
         training["schedule"] = (f"{self.total_steps} iterations, {faces} faces = {faces / len(self.train_set):.2f} "
@@ -474,7 +446,8 @@ class MPENetTask(Task):
             training["AU branch"] = (f"initialised from {self.au_init_source}" if getattr(self, "au_init_source", "")
                                      else "trained from scratch with the network")
         if self.opts.au_evaluator:
-            training["AU evaluation"] = (f"AU F1 / accuracy of the restored faces measured by {self.opts.au_evaluator}, "
+            training["AU evaluation"] = (f"AU F1 / accuracy of the restored faces measured by "
+                                         f"{self.opts.au_evaluator}, "
                                          f"a separately trained detector (not the AU branch's supervisor)")
         training.update(self._extra_training_rows())
         lr = cfg.lr_size

@@ -10,7 +10,7 @@ RNG matters), an EMA of the generator, sample grids and an evaluation metric. It
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,37 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from faceforge.modeling import FaceForgeModel, ModelConfig
+from faceforge.models.toy import ToyGenerator, ToyGeneratorConfig
 from faceforge.training.task import Step, Task
-
-
-@dataclass
-class ToyGeneratorConfig(ModelConfig):
-    model_type: str = "toy_generator"
-    latent_dim: int = 8
-    hidden: int = 32
-    image_size: int = 8
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if min(self.latent_dim, self.hidden, self.image_size) < 1:
-            raise ValueError("latent_dim, hidden and image_size must be >= 1")
-
-
-class ToyGenerator(FaceForgeModel):
-    """MLP generator: latent codes (B, latent_dim) -> images (B, 3, S, S) in [0, 1]."""
-
-    config_class = ToyGeneratorConfig
-
-    def __init__(self, config: ToyGeneratorConfig):
-        super().__init__(config)
-        s = config.image_size
-        self.net = nn.Sequential(nn.Linear(config.latent_dim, config.hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(config.hidden, 3 * s * s))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        s = self.config.image_size
-        return torch.sigmoid(self.net(z)).view(-1, 3, s, s)
 
 
 class ToyDiscriminator(nn.Module):
@@ -85,9 +56,7 @@ class ToySquares(Dataset):
 
 @dataclass
 class ToyOptions:
-    latent_dim: int = 8
-    hidden: int = 32
-    image_size: int = 8
+    net: ToyGeneratorConfig = field(default_factory=ToyGeneratorConfig)  # the generator (hidden: D's width too)
     dropout: float = 0.1
     length: int = 256  # training pictures
     eval_length: int = 64
@@ -109,8 +78,7 @@ class ToyGAN(Task):
 
     def build_networks(self) -> dict[str, nn.Module]:
         o = self.opts
-        config = ToyGeneratorConfig(latent_dim=o.latent_dim, hidden=o.hidden, image_size=o.image_size)
-        return {"g": ToyGenerator(config), "d": ToyDiscriminator(o.image_size, o.hidden, o.dropout)}
+        return {"g": ToyGenerator(o.net), "d": ToyDiscriminator(o.net.image_size, o.net.hidden, o.dropout)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.opts
@@ -122,17 +90,17 @@ class ToyGAN(Task):
                 for k, opt in self.optimizers.items()}
 
     def train_dataset(self) -> Dataset:
-        return ToySquares(self.opts.length, size=self.opts.image_size, seed=self.run.seed)
+        return ToySquares(self.opts.length, size=self.opts.net.image_size, seed=self.run.seed)
 
     def eval_dataset(self) -> Dataset:
-        return ToySquares(self.opts.eval_length, size=self.opts.image_size, seed=self.run.seed + 1)
+        return ToySquares(self.opts.eval_length, size=self.opts.net.image_size, seed=self.run.seed + 1)
 
     def steps(self) -> list[Step]:
         return [Step("d", self.d_step, every=self.opts.d_every),
                 Step("g", self.g_step, every=self.opts.g_every)]
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.opts.latent_dim, device=self.device)
+        return torch.randn(n, self.opts.net.latent_dim, device=self.device)
 
     def d_step(self, batch: dict[str, torch.Tensor]):
         real = batch["image"]
@@ -151,7 +119,7 @@ class ToyGAN(Task):
 
     def _fixed_noise(self, n: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(0)
-        return torch.randn(n, self.opts.latent_dim, generator=generator).to(self.device)
+        return torch.randn(n, self.opts.net.latent_dim, generator=generator).to(self.device)
 
     def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Each picture: a real one | a generated one (fixed latent codes)."""
@@ -170,7 +138,7 @@ class ToyGAN(Task):
     def export(self) -> ToyGenerator:
         return self.nets["g"]
 
-    def card(self, metrics: dict[str, float]) -> dict:
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
         o = self.opts
         return {
             "title": "faceforge toy generator",
@@ -181,7 +149,7 @@ class ToyGAN(Task):
                          "dataset_name": "Toy squares", "dataset_type": "toy-squares",
                          "dataset_split": "eval"} for k, v in metrics.items() if k == "mean_l1"],
             "training": {"data": f"toy squares, {o.length} training and {o.eval_length} eval pictures of "
-                                 f"{o.image_size}x{o.image_size}"},
+                                 f"{o.net.image_size}x{o.net.image_size}"},
             "usage": "import torch, faceforge\ng = faceforge.from_pretrained('runs/toy/model')\n"
                      "images = g(torch.randn(16, g.config.latent_dim))  # (16, 3, 8, 8) in [0, 1]",
             "tags": ["gan", "toy"],
