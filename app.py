@@ -2,10 +2,10 @@
 
 import os
 
-from faceforge.demo import build_app
+from faceforge.demo import launch_app
 
 if __name__ == "__main__":
-    build_app().launch(
+    launch_app(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )

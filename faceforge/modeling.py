@@ -5,6 +5,9 @@ A model is an ``nn.Module`` whose only constructor argument is its config, a fla
 and the faceforge version), ``model.safetensors`` and a short ``README.md`` model card;
 ``faceforge.from_pretrained`` (or ``SomeModel.from_pretrained``) reads ``config.json``, picks the class from
 the registry by ``model_type``, rebuilds the exact network and loads the weights strictly, in eval mode.
+Before anything is allocated, the network is planned on the ``meta`` device and its tensor names and shapes
+are compared with the safetensors header, so a config that disagrees with its weights (or asks for a network
+larger than :data:`MAX_NETWORK_VALUES`) is refused at no cost; weights with NaN or infinite values are refused.
 Finding a folder (local, shipped, Hub) is :mod:`faceforge.resolve`; choosing the class is
 :mod:`faceforge.loading`, above the registry, so this module imports neither the registry nor any model.
 Weights are never pickled. A Hub repo id is fetched with ``huggingface_hub`` or, offline
@@ -16,13 +19,14 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -54,6 +58,10 @@ This card records no training data, hardware or evaluation results. Published fa
 card written by `faceforge.hub.write_model_card`.
 """
 
+
+# The largest network ``from_folder`` builds, in tensor values (8 GiB in float32): a config.json asking for more
+# is refused before anything is allocated.
+MAX_NETWORK_VALUES = 2**31
 
 # --- config ------------------------------------------------------------------------------------------
 def _freeze(value: Any) -> Any:
@@ -89,6 +97,17 @@ class ModelConfig:
         own_type = type(self).model_type_default()
         if own_type and self.model_type != own_type:
             raise ValueError(f"{type(self).__name__}.model_type is {own_type!r}, got {self.model_type!r}")
+
+    def check_range(self, *names: str, low: float, high: float) -> None:
+        """Refuse a field outside ``[low, high]`` (NaN included) with a ``ValueError`` naming it.
+
+        Subclasses call it from ``__post_init__``; ``high`` is a sane bound that keeps a config (a hand-edited or
+        hostile ``config.json`` included) from asking for an absurdly large network or input.
+        """
+        for name in names:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{type(self).__name__}.{name} must be in [{low}, {high}], got {value!r}")
 
     @classmethod
     def model_type_default(cls) -> str:
@@ -259,45 +278,114 @@ class FaceForgeModel(
     @classmethod
     def from_folder(cls, folder: Path, config_dict: dict[str, Any], *,
                     map_location: str | torch.device = "cpu") -> Self:
-        """The network of ``config_dict`` (a read ``config.json``) with the weights of ``folder``, in eval mode."""
+        """The network of ``config_dict`` (a read ``config.json``) with the weights of ``folder``, in eval mode.
+
+        The network is first built on the ``meta`` device (no memory): its size must stay within
+        :data:`MAX_NETWORK_VALUES` and its tensor names, shapes and kinds must match the safetensors header
+        before the real network is built and the weights are read.
+
+        Raises:
+            ModelLoadError: an invalid config, missing or unreadable weights, a network too large or not the one
+                the weights were saved from, non-finite weights.
+        """
         config = cls.config_class.from_dict(config_dict)
+        weights = Path(folder) / WEIGHTS_NAME
+        stored = _read_header(weights)
+        try:
+            with torch.device("meta"):
+                planned = _tensor_specs(cls(config).state_dict())
+        except (TypeError, ValueError) as err:
+            raise ModelLoadError(f"the saved config does not build a {cls.__name__}: {err}") from err
+        _check_size(planned, stored, weights, cls.__name__)
+        _check_match(planned, stored, weights, cls.__name__)
         model = cls(config).to(map_location)
-        model.load_safetensors(Path(folder) / WEIGHTS_NAME, map_location=map_location)
+        model.load_safetensors(weights, map_location=map_location)
         return model.eval()
 
     def load_safetensors(self, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> None:
         """Load weights strictly, turning every failure into a clear ``ModelLoadError``.
 
-        Every tensor of the model must be in the file with the same shape and nothing else may be;
-        floating-point tensors stored in another precision (e.g. fp16) are cast to the model's dtype.
+        Every tensor of the model must be in the file with the same shape and nothing else may be (checked on
+        the file's header, before any tensor is read); floating-point tensors stored in another precision
+        (e.g. fp16) are cast to the model's dtype; NaN or infinite values are refused.
         """
         path = Path(path)
-        if not path.is_file():
-            raise ModelLoadError(f"no weights file {path.name} in {path.parent}: the folder is incomplete "
-                                 f"(save it with save_pretrained)")
+        own = self.state_dict()
+        _check_match(_tensor_specs(own), _read_header(path), path, type(self).__name__)
         try:
             state = load_file(str(path), device=str(map_location))
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise ModelLoadError(f"{path} is not a readable safetensors file (corrupt or truncated?): "
                                  f"{err}") from err
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise ModelLoadError(
-                f"{path.name} does not match {type(self).__name__} with this config: missing tensors "
-                f"{_few(missing)}, unexpected tensors {_few(unexpected)}"
-            )
-        wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                 for k in own if state[k].shape != own[k].shape]
-        if wrong:
-            raise ModelLoadError(f"{path.name} has tensors of the wrong shape for this config "
-                                 f"(config.json and weights disagree): {'; '.join(wrong[:5])}")
-        kinds = [f"{k}: file {state[k].dtype} vs model {own[k].dtype}" for k in own
-                 if state[k].is_floating_point() != own[k].is_floating_point()]
-        if kinds:
-            raise ModelLoadError(f"{path.name} has tensors of the wrong kind: {'; '.join(kinds[:5])}")
+        for k in own:
+            if state[k].is_floating_point() and not torch.isfinite(state[k]).all():
+                raise ModelLoadError(f"{path.name} holds NaN or infinite values in {k}: the weights are corrupt "
+                                     f"(or were saved from a diverged training run)")
         self.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+
+
+# --- checking weights against a network before loading them ---------------------------------------------------
+# name -> (shape, dtype, floating point?): what a network expects (built on the meta device) or a file's header
+# holds (its dtypes as safetensors spells them: F32, BF16, I64 ...).
+TensorSpecs = dict[str, tuple[tuple[int, ...], str, bool]]
+
+
+def _tensor_specs(state: dict[str, torch.Tensor]) -> TensorSpecs:
+    return {k: (tuple(v.shape), str(v.dtype).removeprefix("torch."), v.is_floating_point())
+            for k, v in state.items()}
+
+
+def _read_header(path: Path) -> TensorSpecs:
+    """The tensors a safetensors file holds, from its header alone (no tensor is read).
+
+    Raises:
+        ModelLoadError: no such file, or not a readable safetensors file.
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"no weights file {path.name} in {path.parent}: the folder is incomplete "
+                             f"(save it with save_pretrained)")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            specs = {}
+            for k in f.keys():
+                tensor = f.get_slice(k)
+                dtype = tensor.get_dtype()  # F16, BF16, F32, F8_E4M3 ... are floating point; I*, U*, BOOL are not
+                specs[k] = (tuple(tensor.get_shape()), dtype, dtype.startswith(("F", "BF")))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise ModelLoadError(f"{path} is not a readable safetensors file (corrupt or truncated?): {err}") from err
+    return specs
+
+
+def _check_size(planned: TensorSpecs, stored: TensorSpecs, path: Path, name: str) -> None:
+    """Refuse a network over :data:`MAX_NETWORK_VALUES`, or far larger than what the weights file holds."""
+    values = sum(math.prod(shape) for shape, _, _ in planned.values())
+    in_file = sum(math.prod(shape) for shape, _, _ in stored.values())
+    if values > MAX_NETWORK_VALUES:
+        raise ModelLoadError(f"config.json in {path.parent} builds {name} with {values:,} values "
+                             f"({values * 4 / 2**30:,.1f} GiB in float32), more than faceforge loads "
+                             f"({MAX_NETWORK_VALUES:,}): the config is corrupt or was edited")
+    if values > 4 * in_file + 2**20:
+        raise ModelLoadError(f"config.json in {path.parent} builds {name} with {values:,} values but {path.name} "
+                             f"holds {in_file:,}: config.json and the weights disagree (was config.json edited?)")
+
+
+def _check_match(planned: TensorSpecs, stored: TensorSpecs, path: Path, name: str) -> None:
+    """Every planned tensor is in the file with the same shape and kind (floating or not), and nothing else is."""
+    missing = sorted(set(planned) - set(stored))
+    unexpected = sorted(set(stored) - set(planned))
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"{path.name} does not match {name} with this config: missing tensors "
+            f"{_few(missing)}, unexpected tensors {_few(unexpected)}"
+        )
+    wrong = [f"{k}: file {stored[k][0]} vs model {planned[k][0]}" for k in planned if stored[k][0] != planned[k][0]]
+    if wrong:
+        raise ModelLoadError(f"{path.name} has tensors of the wrong shape for this config "
+                             f"(config.json and weights disagree): {'; '.join(wrong[:5])}")
+    kinds = [f"{k}: file {stored[k][1]} vs model {planned[k][1]}" for k in planned
+             if stored[k][2] != planned[k][2]]
+    if kinds:
+        raise ModelLoadError(f"{path.name} has tensors of the wrong kind: {'; '.join(kinds[:5])}")
 
 
 def _few(names: list[str]) -> str:

@@ -197,6 +197,8 @@ def restore_photo(image: ImageSource, model: torch.nn.Module, *, mode: RestoreMo
         (result,) = restore_crops(model, as_face_crop(image, size)[None])
         return PhotoRestoration(faces=(result,), photo=result.restored, scale=1.0)
     photo = load_image(image)
+    # A photo decoded here is ours to paste into; a caller's array is never changed.
+    owned = not (isinstance(image, np.ndarray) and np.shares_memory(photo, image))
     faces = find_faces(photo, size=size, detector=detector, max_faces=max_faces, require=True)
     restored = restore_crops(model, np.stack([f.crop for f in faces]))
     restored = [dataclasses.replace(r, face=f) for r, f in zip(restored, faces)]
@@ -208,15 +210,16 @@ def restore_photo(image: ImageSource, model: torch.nn.Module, *, mode: RestoreMo
         scale = float(np.clip(zoom, 1.0, size / lr_size))
         scale = min(scale, MAX_ENLARGED_SIDE / max(photo.shape[:2]))
         scale = max(scale, 1.0)
-    canvas = photo
     if scale > 1.0:
         h, w = photo.shape[:2]
-        canvas = np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),
-                                                          Image.Resampling.BICUBIC))
+        canvas = np.array(Image.fromarray(photo).resize((round(w * scale), round(h * scale)),
+                                                        Image.Resampling.BICUBIC))
         scale = canvas.shape[1] / w
+    else:
+        canvas = photo if owned else photo.copy()  # every face is pasted into it in place
     for r in restored:
         matrix = r.face.matrix if scale == 1.0 else _enlarged(r.face.matrix, scale)
-        canvas = paste_back(canvas, r.restored, matrix, crop_size=size)
+        canvas = paste_back(canvas, r.restored, matrix, crop_size=size, out=canvas)
     return PhotoRestoration(faces=tuple(restored), photo=canvas, scale=scale)
 
 

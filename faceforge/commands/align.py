@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
+    from faceforge.commands._paths import unique_stem
     from faceforge.errors import FaceForgeError
     from faceforge.face.detect import FaceDetector
     from faceforge.face.io import load_image
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     used_stems: set[str] = set()
     for path in args.photos:
         try:
-            photo = load_image(path)
+            photo = load_image(path)  # decoded once, uint8; find_faces uses this array as it is
+            height, width = photo.shape[:2]
             faces = find_faces(
                 photo,
                 size=args.size,
@@ -64,13 +66,15 @@ def run(args: argparse.Namespace) -> int:
                 require=True,
             )
         except FaceForgeError as err:
+            photo = None  # a large photo is not kept while the next one is read
             message = str(err)
             if not message.startswith(str(path)):
                 message = f"{path}: {message}"
             print(f"faceforge align: error: {message}", file=sys.stderr)
             failed += 1
             continue
-        stem = _unique_stem(path.stem, used_stems)
+        photo = None  # only the crops are needed from here: free a large photo before reading the next
+        stem = unique_stem(path.stem, used_stems)
         records = []
         for k, face in enumerate(faces):
             crop_name = f"{stem}_{k:02d}.png"
@@ -88,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
             )
         info = {
             "photo": str(path),
-            "width": int(photo.shape[1]),
-            "height": int(photo.shape[0]),
+            "width": int(width),
+            "height": int(height),
             "size": args.size + 2 * args.margin,
             "detector": args.detector,
             "faces": records,
@@ -99,16 +103,6 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"faceforge align: {failed} of {len(args.photos)} photos failed", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _unique_stem(stem: str, used: set[str]) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``, ... if an earlier photo of this run had the same name."""
-    candidate, n = stem, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{stem}-{n}"
-    used.add(candidate)
-    return candidate
 
 
 def _rounded(array: np.ndarray, digits: int = 3) -> list:

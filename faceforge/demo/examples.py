@@ -53,12 +53,17 @@ EXAMPLES = {
 }
 
 
+def examples_folder() -> Path:
+    """The folder the example pictures are written to."""
+    return cache_root() / f"demo-examples-v{EXAMPLES_VERSION}"
+
+
 @functools.cache
 def example_path(name: str) -> str:
     """The path of one example picture (written on first use)."""
     if name not in EXAMPLES:
         raise KeyError(f"unknown example {name!r}; examples: {', '.join(EXAMPLES)}")
-    folder = cache_root() / f"demo-examples-v{EXAMPLES_VERSION}"
+    folder = examples_folder()
     path = folder / name
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)

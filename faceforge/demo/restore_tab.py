@@ -5,12 +5,16 @@ All the work is :func:`faceforge.pipelines.restore_photo`; this module turns its
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 import pandas as pd
 
 from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.demo.examples import example_path
+from faceforge.demo.files import cache_file, png_in_cache, write_png
+from faceforge.demo.inputs import boolean, choice, number, public_message, uploaded_file
 from faceforge.demo.models import get_model, model_id, read_face
 from faceforge.errors import FaceForgeError
 from faceforge.face.aus import au_label
@@ -37,26 +41,38 @@ def _au_views(result, detector_restored: dict[str, float], detector_input: dict[
     return plot, pd.DataFrame(rows, columns=AU_COLUMNS)
 
 
-def restore(image: str | None, model_name: str, mode: str, aligned: bool, face_number: float):
+def restore(image, model_name, mode, aligned, face_number):
     """Restore every face of the photo; show the chosen one in detail.
+
+    The inputs arrive as sent (``preprocess=False``) and are checked by :mod:`faceforge.demo.inputs`: the photo
+    is read by faceforge itself, at its own bit depth and with its alpha, exactly as ``faceforge restore``
+    reads it. Every refusal is faceforge's own message, naming the upload by the name it was sent with.
 
     Returns: (before, after) pair, the step gallery, the landmarks picture, the AU bar-chart data, the AU
     table, the photo with every face pasted back, and a status line.
     """
-    if image is None:
-        raise gr.Error("Upload a photo or pick an example first.")
+    path = shown = None
     try:
+        path, shown = uploaded_file(image)
+        model_name = choice(model_name, MODELS, what="model")
+        mode = choice(mode, MODES, what="input")
+        aligned = boolean(aligned, what="aligned face crop")
+        face_number = number(face_number, what="face to show", minimum=1, maximum=10_000, integer=True, default=1)
         model = get_model(model_name)
-        result: PhotoRestoration = restore_photo(image, model, mode=mode, aligned=bool(aligned))
+        result: PhotoRestoration = restore_photo(path, model, mode=mode, aligned=aligned)
     except FaceForgeError as err:
-        raise gr.Error(str(err)) from err
+        raise gr.Error(public_message(err, path=path, shown=shown)) from err
+    except MemoryError as err:
+        raise gr.Error("the server ran out of memory on this photo; try a smaller one") from err
     n = len(result.faces)
-    index = int(min(max(1, int(face_number or 1)), n)) - 1
+    index = int(min(face_number, n)) - 1
     face = result.faces[index]
     size = face.restored.shape[0]
-    gallery = [(_nearest(face.lr, size), f"model input {face.lr.shape[0]}x{face.lr.shape[1]}")]
-    gallery += [(step, f"step {t}") for t, step in enumerate(face.steps, start=1)]
-    gallery.append((face.original, "aligned face (reference)" if mode == "degrade" else "aligned face as given"))
+    gallery = [(png_in_cache(_nearest(face.lr, size), "input.png"),
+                f"model input {face.lr.shape[0]}x{face.lr.shape[1]}")]
+    gallery += [(png_in_cache(step, f"step{t}.png"), f"step {t}") for t, step in enumerate(face.steps, start=1)]
+    gallery.append((png_in_cache(face.original, "aligned.png"),
+                    "aligned face (reference)" if mode == "degrade" else "aligned face as given"))
     landmarks = (np.asarray(draw_landmarks(face.restored, face.landmarks, zoom=3)) if face.landmarks is not None
                  else face.restored)
     try:
@@ -71,7 +87,11 @@ def restore(image: str | None, model_name: str, mode: str, aligned: bool, face_n
               f"x{model.config.scale}, {face.lr.shape[0]}x{face.lr.shape[1]} -> {size}x{size}.")
     if result.scale > 1:
         status += f" The photo is enlarged x{result.scale:.2f} so the restored faces keep their resolution."
-    return (face.upsampled, face.restored), gallery, landmarks, plot, table, result.photo, status
+    # The photo can be 48 megapixels: written here strip by strip, not encoded whole in memory by Gradio.
+    pasted = write_png(result.photo, cache_file(f"{Path(shown).stem}_restored.png"))
+    slider = (png_in_cache(face.upsampled, "bicubic.png"), png_in_cache(face.restored, "restored.png"))
+    landmarks = png_in_cache(landmarks, "landmarks.png")
+    return slider, gallery, landmarks, plot, table, str(pasted), status
 
 
 def build_restore_tab() -> None:
@@ -83,8 +103,8 @@ def build_restore_tab() -> None:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(label="Photo", type="filepath", sources=["upload", "clipboard"], height=320,
-                             elem_id="restore-input")
+            image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                             height=320, elem_id="restore-input")
             model_name = gr.Radio(MODELS, value="mpenet", label="Model")
             mode = gr.Radio(MODES, value="degrade", label="Input")
             with gr.Row():
@@ -114,4 +134,5 @@ def build_restore_tab() -> None:
     pasted = gr.Image(label="The photo with the restored faces pasted back", type="numpy", format="png",
                       buttons=["download", "fullscreen"], elem_id="restore-pasted")
     run.click(restore, [image, model_name, mode, aligned, face_number],
-              [slider, steps, landmarks, au_plot, au_table, pasted, status], api_name="restore")
+              [slider, steps, landmarks, au_plot, au_table, pasted, status], api_name="restore",
+              preprocess=False)  # faceforge reads the upload itself (faceforge.demo.inputs)

@@ -7,6 +7,8 @@ import numpy as np
 
 from faceforge.data.synth.faces import render_face
 from faceforge.data.synth.sheet import draw_landmarks
+from faceforge.demo.files import png_in_cache
+from faceforge.demo.inputs import boolean, choice, number
 from faceforge.demo.models import model_id, read_face
 from faceforge.errors import FaceForgeError
 from faceforge.face.aus import FACEFORGE_AUS, au_label
@@ -16,17 +18,29 @@ from faceforge.face.expressions import EXPRESSIONS
 def render_synthetic(
     expression: str, intensity: float, identity: int, yaw: float, pitch: float, roll: float,
     show_landmarks: bool, *au_values: float,
-) -> tuple[np.ndarray, dict[str, float], dict[str, float], dict[str, float]]:
+) -> tuple[str, dict[str, float], dict[str, float], dict[str, float]]:
     """Render a face; the AU sliders add AUs on top of the expression.
 
-    Returns the image, its true AU intensities (as fractions of level E), and what the shipped AU detector
-    and expression classifier read from it.
+    The inputs arrive as sent (``preprocess=False``) and are checked by :mod:`faceforge.demo.inputs`.
+
+    Returns the image (a PNG in the app's cache), its true AU intensities (as fractions of level E), and what
+    the shipped AU detector and expression classifier read from it.
     """
-    if len(au_values) != len(FACEFORGE_AUS):
-        raise gr.Error(f"expected {len(FACEFORGE_AUS)} AU values, got {len(au_values)}")
-    extra = {au: float(v) for au, v in zip(FACEFORGE_AUS, au_values) if v > 0}
-    face = render_face(identity=int(identity), expression=expression, intensity=float(intensity), aus=extra,
-                       pose=(float(yaw), float(pitch), float(roll)))
+    try:
+        if len(au_values) != len(FACEFORGE_AUS):
+            raise FaceForgeError(f"expected {len(FACEFORGE_AUS)} AU values, got {len(au_values)}")
+        expression = choice(expression, list(EXPRESSIONS), what="expression")
+        intensity = number(intensity, what="intensity", minimum=0, maximum=1)
+        identity = number(identity, what="identity", minimum=0, maximum=2**31 - 1, integer=True)
+        pose = tuple(number(v, what=name, minimum=-limit, maximum=limit)
+                     for v, name, limit in ((yaw, "yaw", 20), (pitch, "pitch", 15), (roll, "roll", 15)))
+        show_landmarks = boolean(show_landmarks, what="show landmarks")
+        values = [number(v, what=au_label(au), minimum=0, maximum=5, default=0)
+                  for au, v in zip(FACEFORGE_AUS, au_values, strict=True)]
+    except FaceForgeError as err:
+        raise gr.Error(str(err)) from err
+    extra = {au: v for au, v in zip(FACEFORGE_AUS, values, strict=True) if v > 0}
+    face = render_face(identity=identity, expression=expression, intensity=intensity, aus=extra, pose=pose)
     image = np.asarray(draw_landmarks(face.image, face.landmarks, zoom=3)) if show_landmarks else face.image
     active = {au_label(au): round(float(v), 2) / 5.0 for au, v in zip(FACEFORGE_AUS, face.au_intensity) if v > 0}
     try:
@@ -34,7 +48,7 @@ def render_synthetic(
     except FaceForgeError as err:
         gr.Warning(f"the AU and expression models could not be loaded: {err}")
         detected, recognised = {}, {}
-    return image, active, detected, recognised
+    return png_in_cache(image, "face.png"), active, detected, recognised
 
 
 def build_synth_tab() -> None:
@@ -70,7 +84,7 @@ def build_synth_tab() -> None:
     inputs = [expression, intensity, identity, yaw, pitch, roll, show_landmarks, *sliders]
     render_btn = gr.Button("Render", variant="primary")
     outputs = [image, aus_out, detected, recognised]
-    render_btn.click(render_synthetic, inputs, outputs, api_name="render_synthetic")
+    render_btn.click(render_synthetic, inputs, outputs, api_name="render_synthetic", preprocess=False)
     for component in inputs:  # live updates; sliders fire on release so dragging stays smooth
         event = component.release if isinstance(component, gr.Slider) else component.change
-        event(render_synthetic, inputs, outputs, api_name=False)
+        event(render_synthetic, inputs, outputs, api_name=False, preprocess=False)

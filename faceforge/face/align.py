@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
+from faceforge.face.io import STRIP_PIXELS
 from faceforge.face.template import canonical_landmarks
 
 BorderMode = Literal["reflect", "edge", "constant"]
@@ -145,7 +146,8 @@ def warp_affine(
     Cubic B-spline interpolation (``scipy.ndimage.map_coordinates``, order 3), which keeps sub-pixel
     positions exact. When the output shrinks the image by more than 2x, the region it needs is first
     averaged over ``k x k`` blocks (``k = floor(1 / scale)``) so the result does not alias. Only the region of
-    ``image`` that the output sees is touched, so warping a small face out of a large photo is cheap.
+    ``image`` that the output sees is touched, and it is averaged strip by strip from its uint8 pixels, so
+    warping a small crop out of a large photo, even of a face that fills it, stays cheap in time and memory.
 
     Args:
         image: (H, W, C) or (H, W) uint8.
@@ -174,16 +176,16 @@ def warp_affine(
     x1, y1 = (np.ceil(seen.max(axis=0)).astype(int) + pad).tolist()
     x1 = x0 + -(-(x1 - x0) // factor) * factor  # whole blocks for the box filter
     y1 = y0 + -(-(y1 - y0) // factor) * factor
-    region = _crop_padded(image, x0, y0, x1, y1, border=border, fill=fill).astype(np.float32)
-    if region.ndim == 2:
-        region = region[..., None]
 
     to_region = inv.copy()  # output -> region pixels
     to_region[:, 2] -= (x0, y0)
     if factor > 1:
-        rh, rw = region.shape[0] // factor, region.shape[1] // factor
-        region = region.reshape(rh, factor, rw, factor, -1).mean(axis=(1, 3))
+        region = _block_mean(image, (x0, y0, x1, y1), factor, border=border, fill=fill)
         to_region = rescale_matrix(to_region, 1.0 / factor)  # block centres: (x + 0.5) / k - 0.5
+    else:
+        region = _crop_padded(image, x0, y0, x1, y1, border=border, fill=fill).astype(np.float32)
+        if region.ndim == 2:
+            region = region[..., None]
 
     v, u = np.mgrid[0:out_h, 0:out_w].astype(np.float64)
     xs = to_region[0, 0] * u + to_region[0, 1] * v + to_region[0, 2]
@@ -195,13 +197,35 @@ def warp_affine(
     return out if image.ndim == 3 else out[..., 0]
 
 
+def _block_mean(
+    image: np.ndarray, rect: tuple[int, int, int, int], k: int, *, border: BorderMode, fill: int
+) -> np.ndarray:
+    """Means of the k x k blocks of ``image[y0:y1, x0:x1]`` (padded per ``border``): (h, w, C) float32.
+
+    ``x1 - x0`` and ``y1 - y0`` are multiples of ``k``. The region is read a strip of block rows at a time, so
+    neither a float copy nor a padded copy of it is ever made whole.
+    """
+    x0, y0, x1, y1 = rect
+    rh, rw = (y1 - y0) // k, (x1 - x0) // k
+    channels = image.shape[2] if image.ndim == 3 else 1
+    out = np.empty((rh, rw, channels), np.float32)
+    rows = max(1, STRIP_PIXELS // ((x1 - x0) * k))  # block rows per strip
+    for i0 in range(0, rh, rows):
+        i1 = min(i0 + rows, rh)
+        strip = _crop_padded(image, x0, y0 + i0 * k, x1, y0 + i1 * k, border=border, fill=fill)
+        block = strip.astype(np.float32).reshape(i1 - i0, k, rw, k, channels)
+        out[i0:i1] = block.mean(axis=(1, 3))
+    return out
+
+
 def _crop_padded(
     image: np.ndarray, x0: int, y0: int, x1: int, y1: int, *, border: BorderMode, fill: int
 ) -> np.ndarray:
-    """``image[y0:y1, x0:x1]``, with the parts outside the image filled according to ``border``."""
+    """``image[y0:y1, x0:x1]`` (a view when inside the image), with the parts outside the image filled
+    according to ``border`` (a copy)."""
     h, w = image.shape[:2]
     if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
-        return np.ascontiguousarray(image[y0:y1, x0:x1])
+        return image[y0:y1, x0:x1]
     ys, xs = np.arange(y0, y1), np.arange(x0, x1)
     if border == "reflect":  # mirror about the photo's edges (symmetric: -1 -> 0), repeatedly if needed
         ys, xs = _mirror_index(ys, h), _mirror_index(xs, w)

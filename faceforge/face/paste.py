@@ -3,7 +3,8 @@
 The crop is warped back with the inverse of the alignment similarity and blended through a soft mask:
 1 in the middle of the crop, falling smoothly to 0 over a band along the crop's edges (eroded inwards a
 little first), so no seam shows where the model's output meets the photo. Pixels the crop does not cover
-are left exactly as they were.
+are left exactly as they were. The blend runs over strips of rows of the covered rectangle, so pasting a
+face that fills much of a large photo needs only strip-sized temporaries.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceforge.face.align import apply_affine, invert_affine, rescale_matrix, warp_affine
+from faceforge.face.io import STRIP_PIXELS
 
 DEFAULT_FEATHER = 0.1
 DEFAULT_ERODE = 0.02
@@ -24,11 +26,12 @@ def paste_back(
     crop_size: int | None = None,
     feather: float = DEFAULT_FEATHER,
     erode: float = DEFAULT_ERODE,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend a (processed) face crop back into the photo.
 
     Args:
-        photo: (H, W, 3) uint8 RGB photo the face was aligned from (not modified).
+        photo: (H, W, 3) uint8 RGB photo the face was aligned from (not modified unless it is ``out``).
         face: (S', S', 3) uint8 crop to paste, e.g. a model's restored face.
         matrix: (2, 3) photo -> crop similarity from the alignment (:class:`~faceforge.face.align.AlignedFace`
             ``.matrix``).
@@ -36,9 +39,12 @@ def paste_back(
             different size (a 128 restoration of a face aligned at 16), the matrix is rescaled by ``S' / S``.
         feather: width of the soft edge as a fraction of the crop side (0 gives a hard edge).
         erode: how far the mask is pulled in from the crop's edges, as a fraction of the crop side.
+        out: (H, W, 3) uint8 array to write the result into; ``photo`` itself pastes in place, without
+            copying the photo (e.g. to paste several faces into one large photo). Default: a new array.
 
     Returns:
-        (H, W, 3) uint8: a new photo with the face blended in. Pixels outside the warped crop are unchanged.
+        (H, W, 3) uint8: ``out``, or a new photo, with the face blended in. Pixels outside the warped crop are
+        unchanged.
     """
     photo = np.asarray(photo)
     face = np.asarray(face)
@@ -48,6 +54,12 @@ def paste_back(
         raise ValueError(f"face must be a square (S, S, 3) uint8 crop, got {face.shape} {face.dtype}")
     if feather < 0 or erode < 0:
         raise ValueError(f"feather and erode must be non-negative, got {feather}, {erode}")
+    if out is None:
+        out = photo.copy()
+    elif not isinstance(out, np.ndarray) or out.shape != photo.shape or out.dtype != np.uint8:
+        raise ValueError(f"out must be a {photo.shape} uint8 array like the photo")
+    elif out is not photo:
+        np.copyto(out, photo)
     side = face.shape[0]
     to_crop = np.asarray(matrix, dtype=np.float64)
     if crop_size is not None and crop_size != side:
@@ -59,16 +71,32 @@ def paste_back(
     covered = apply_affine(invert_affine(to_crop), edges)
     x0, y0 = np.maximum(np.floor(covered.min(axis=0)).astype(int), 0).tolist()
     x1, y1 = np.minimum(np.ceil(covered.max(axis=0)).astype(int) + 1, (w, h)).tolist()
-    out = photo.copy()
     if x0 >= x1 or y0 >= y1:
         return out
+    rows = max(1, STRIP_PIXELS // 4 // (x1 - x0))  # the blend's float64 temporaries take ~200 bytes a pixel
+    for top in range(y0, y1, rows):
+        _blend_rows(out, face, to_crop, (x0, top, x1, min(top + rows, y1)), feather=feather, erode=erode)
+    return out
 
+
+def _blend_rows(
+    out: np.ndarray,
+    face: np.ndarray,
+    to_crop: np.ndarray,
+    rect: tuple[int, int, int, int],
+    *,
+    feather: float,
+    erode: float,
+) -> None:
+    """Blend the crop into the photo rectangle ``rect = (x0, y0, x1, y1)`` of ``out``, in place."""
+    x0, y0, x1, y1 = rect
+    side = face.shape[0]
     # Crop coordinates of every photo pixel in the rectangle, and the mask there.
     ys, xs = np.mgrid[y0:y1, x0:x1]
     uv = apply_affine(to_crop, np.stack([xs, ys], axis=-1).astype(np.float64))
     mask = soft_square_mask(uv, side, feather=feather * side, erode=erode * side)
     if not np.any(mask > 0):
-        return out
+        return
 
     # Warp the crop into the rectangle: photo-rectangle -> crop coordinates is ``to_crop`` after shifting.
     shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
@@ -79,7 +107,6 @@ def paste_back(
     m = mask[..., None]
     blended = region * (1.0 - m) + warped.astype(np.float64) * m
     out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return out
 
 
 def soft_square_mask(uv: np.ndarray, side: int, *, feather: float, erode: float) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from faceforge.face.align import BorderMode, align_face
 from faceforge.face.detect import DetectorKind, FaceDetector, default_detector
-from faceforge.face.io import ImageSource, load_image
+from faceforge.face.io import ImageSource, as_photo
 from faceforge.face.paste import DEFAULT_ERODE, DEFAULT_FEATHER, paste_back
 
 
@@ -67,7 +67,10 @@ def find_faces(
 
     Args:
         image: (H, W, 3) uint8 RGB photo or anything :func:`~faceforge.face.io.load_image` reads. To paste
-            results back, load the photo first and pass the array, so both steps see the same pixels.
+            results back, load the photo first and pass the array, so both steps see the same pixels. An
+            (H, W, 3) uint8 array is used as it is, neither copied nor converted (only the pixel limit is
+            checked); detection runs on a downscaled working copy of a large photo, and landmarks and crops
+            come from the full-resolution pixels around each face.
         size: side of the aligned crops (128 native; e.g. 100 for RAF-DB framing).
         margin: extra border pixels on every side of the crop at the same face scale.
         detector: a :class:`~faceforge.face.detect.FaceDetector`, ``"hog"`` / ``"cnn"`` for the shared
@@ -83,7 +86,7 @@ def find_faces(
         ImageReadError, ImageTooLargeError: the image cannot be read.
         NoFaceFoundError: ``require`` and no face.
     """
-    photo = load_image(image)
+    photo = as_photo(image)
     if detector is None or isinstance(detector, str):
         detector = default_detector(detector or "hog")
     faces = []
@@ -122,13 +125,11 @@ def paste_faces(
         erode: inward shift of the mask as a fraction of the crop side.
 
     Returns:
-        (H, W, 3) uint8 new photo.
+        (H, W, 3) uint8 new photo (the photo is copied once, not once per face).
     """
     if len(faces) != len(crops):
         raise ValueError(f"got {len(faces)} faces but {len(crops)} crops")
-    out = np.asarray(photo)
+    out = np.array(photo)  # the one copy of the photo; every face is pasted into it in place
     for face, crop in zip(faces, crops):
-        out = paste_back(
-            out, np.asarray(crop), face.matrix, crop_size=face.size, feather=feather, erode=erode
-        )
-    return out if len(faces) else out.copy()
+        paste_back(out, np.asarray(crop), face.matrix, crop_size=face.size, feather=feather, erode=erode, out=out)
+    return out

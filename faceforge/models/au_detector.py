@@ -34,12 +34,14 @@ class AUDetectorConfig(ModelConfig):
         super().__post_init__()
         if not self.aus:
             raise ValueError("aus must list at least one AU")
+        if len(self.aus) > 128:
+            raise ValueError(f"AUDetectorConfig.aus must list at most 128 AUs, got {len(self.aus)}")
         if self.thresholds and len(self.thresholds) != len(self.aus):
             raise ValueError(f"thresholds must give one value per AU ({len(self.aus)}), got {len(self.thresholds)}")
         if not all(0 < t < 1 for t in (self.threshold, *self.thresholds)):
             raise ValueError("thresholds must lie in (0, 1)")
-        if self.image_size < 32:
-            raise ValueError(f"image_size must be >= 32, got {self.image_size}")
+        self.check_range("image_size", low=32, high=1024)
+        self.check_range("drop_rate", low=0.0, high=1.0)
         if not timm.is_model(self.backbone):
             raise ValueError(f"unknown timm backbone {self.backbone!r}")
 

@@ -43,6 +43,11 @@ class ExpressionClassifierConfig(ModelConfig):
             raise ValueError(f"width must be in (0, 4], got {self.width}")
         if len(self.classes) < 2:
             raise ValueError("classes must name at least two expressions")
+        if len(self.classes) > 1024:
+            raise ValueError(f"ExpressionClassifierConfig.classes must name at most 1024 classes, "
+                             f"got {len(self.classes)}")
+        self.check_range("image_size", low=32, high=1024)  # five poolings
+        self.check_range("dropout", low=0.0, high=1.0)
 
 
 class ExpressionClassifier(FaceForgeModel):

@@ -48,9 +48,9 @@ class FaceAlignmentConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("image_size", "heatmap_size", "points", "channels", "stacks", "depth"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"FaceAlignmentConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name, high in (("image_size", 1024), ("heatmap_size", 1024), ("points", 1024), ("channels", 4096),
+                           ("stacks", 8), ("depth", 8)):
+            self.check_range(name, low=1, high=high)
         factor = self.image_size // self.heatmap_size
         if self.image_size % self.heatmap_size or factor & (factor - 1) or factor > 8:
             raise ValueError(f"image_size / heatmap_size must be 1, 2, 4 or 8, got {self.image_size} / "
@@ -61,6 +61,7 @@ class FaceAlignmentConfig(ModelConfig):
             raise ValueError(f"channels must be even, got {self.channels}")
         if self.heatmap_sigma <= 0:
             raise ValueError(f"heatmap_sigma must be positive, got {self.heatmap_sigma}")
+        self.check_range("heatmap_sigma", low=0.0, high=float(self.heatmap_size))
 
     @property
     def downsample(self) -> int:

@@ -120,16 +120,17 @@ class MPENetConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("image_size", "scale", "channels", "groups", "steps", "shuffle_scale", "n_landmarks",
-                     "align_stacks", "hourglass_depth"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MPENetConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name, high in (("image_size", 1024), ("scale", 16), ("channels", 4096), ("groups", 64), ("steps", 16),
+                           ("shuffle_scale", 16), ("n_landmarks", 1024), ("align_stacks", 8), ("hourglass_depth", 8)):
+            self.check_range(name, low=1, high=high)
+        self.check_range("prelu_init", low=-1.0, high=1.0)
         if self.image_size % self.scale:
             raise ValueError(f"image_size {self.image_size} must be divisible by scale {self.scale}")
         if self.scale % self.shuffle_scale:
             raise ValueError(f"scale {self.scale} must be divisible by shuffle_scale {self.shuffle_scale}")
         if self.heatmap_sigma <= 0:
             raise ValueError(f"heatmap_sigma must be positive, got {self.heatmap_sigma}")
+        self.check_range("heatmap_sigma", low=0.0, high=float(self.feature_size))
         if self.use_landmarks:
             if self.steps < 2:
                 raise ValueError(f"use_landmarks needs steps >= 2 (the shape prior enters step 2), got {self.steps}")
@@ -142,15 +143,18 @@ class MPENetConfig(ModelConfig):
                                  f"heatmaps below one pixel; lower it")
             if self.align_channels < 2 or self.align_channels % 2:
                 raise ValueError(f"align_channels must be even and >= 2, got {self.align_channels}")
+            self.check_range("align_channels", low=2, high=4096)
         if self.use_aus:
             if self.steps < 3:
                 raise ValueError(f"use_aus needs steps >= 3 (the texture prior enters step 3), got {self.steps}")
             if not self.aus:
                 raise ValueError("aus must list at least one AU")
+            if len(self.aus) > 128:
+                raise ValueError(f"MPENetConfig.aus must list at most 128 AUs, got {len(self.aus)}")
             if not timm.is_model(self.au_backbone):
                 raise ValueError(f"unknown timm au_backbone {self.au_backbone!r}")
-            if self.au_image_size < 32:
-                raise ValueError(f"au_image_size must be >= 32, got {self.au_image_size}")
+            self.check_range("au_image_size", low=32, high=1024)
+            self.check_range("au_drop_rate", low=0.0, high=1.0)
         if self.au_attention:
             if not (self.use_landmarks and self.use_aus):
                 raise ValueError("au_attention needs use_landmarks and use_aus")
@@ -370,11 +374,14 @@ class MPEGANDiscriminatorConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("image_size", "channels", "stages", "hidden", "pooled"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MPEGANDiscriminatorConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name, high in (("image_size", 1024), ("channels", 4096), ("stages", 10), ("hidden", 8192), ("pooled", 32)):
+            self.check_range(name, low=1, high=high)
         if self.image_size % 2**self.stages:
             raise ValueError(f"image_size {self.image_size} must be divisible by 2 ** stages = {2**self.stages}")
+        widest = self.channels * 2 ** (self.stages - 1)
+        if widest > 4096:
+            raise ValueError(f"MPEGANDiscriminatorConfig.channels * 2 ** (stages - 1), the widest convolution, must "
+                             f"be <= 4096, got {widest}")
 
 
 class MPEGANDiscriminator(FaceForgeModel):

@@ -26,6 +26,8 @@ class ToyGeneratorConfig(ModelConfig):
         super().__post_init__()
         if min(self.latent_dim, self.hidden, self.image_size) < 1:
             raise ValueError("latent_dim, hidden and image_size must be >= 1")
+        self.check_range("latent_dim", "hidden", low=1, high=4096)
+        self.check_range("image_size", low=1, high=128)
 
 
 class ToyGenerator(FaceForgeModel):

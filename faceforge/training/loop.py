@@ -12,7 +12,14 @@ Outputs, all under ``run.run_dir`` (``runs/<task>`` by default)::
     config.yaml                      the resolved run config
     log.jsonl                        one JSON object per log / eval line (main process); a resumed run
                                      appends after a {"event": "resume"} line
-    checkpoints/step_000100/         accelerator.save_state + train_state.json (step and data position)
+    checkpoints/step_000100/         the training state after iteration 100, safetensors + JSON only:
+                                     model[_<i>].safetensors (trained networks), ema_<net>.safetensors,
+                                     optimizers.json + .safetensors (optimizers, LR schedulers, fp16 grad
+                                     scaler), random_states_<rank>.json + .safetensors (each process's
+                                     python, numpy, torch CPU and CUDA RNG states), train_state.json
+                                     (iteration, data position, training time, file digests); see
+                                     faceforge.training.checkpoint
+    checkpoints/step_000100.corrupt/ a checkpoint that failed to load on resume=latest, moved aside
     samples/step_000100.png          sample grids
     tensorboard/                     tracker logs (trackers=auto and TensorBoard installed)
     model/                           the exported network: config.json, model.safetensors, README.md
@@ -26,6 +33,10 @@ the iterations since the last checkpoint. ``resume`` restores the networks, EMA 
 schedulers, gradient scaler, every process's RNG states and the data position, so a resumed run continues
 with exactly the batches and random draws the uninterrupted run would have used (same process count and
 batch size; samples are loaded with their own seeds, see :class:`~faceforge.training.data.SeededSamples`).
+Checkpoints are written and read by faceforge's own code (not ``accelerator.save_state``), never pickled
+and never unpickled. With ``resume=latest`` a newest checkpoint that fails to load (a missing, truncated or
+altered file) is logged, moved aside as ``step_XXXXXX.corrupt`` and the previous one is tried; a folder named
+explicitly must load.
 
 The pieces: :mod:`~faceforge.training.data` (sharded, seeded, resumable batches),
 :mod:`~faceforge.training.ema` (EMA copies), :mod:`~faceforge.training.checkpoint` (checkpoint folders and
@@ -60,6 +71,7 @@ from faceforge.training import report
 from faceforge.training.config import ConfigError, RunConfig, save_config
 from faceforge.training.data import BatchStream, DeviceLoader, preserved_rng
 from faceforge.training.ema import EMA
+from faceforge.training.state import set_rng_state
 from faceforge.training.task import Step, Task
 
 logger = logging.getLogger("faceforge.training")
@@ -143,7 +155,7 @@ class _Trainer:
     def setup(self) -> None:
         """Prepare the run folder, data, networks and optimizers, then restore the checkpoint to resume."""
         run, acc = self.run, self.accelerator
-        checkpoint = self._resume_checkpoint()
+        candidates = self._resume_candidates()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(run, self.run_dir / "config.yaml")
@@ -158,9 +170,9 @@ class _Trainer:
         self.iteration = 0
         self.resumed_from: int | None = None
         set_seed(run.seed, device_specific=True)  # per-process streams for noise, dropout, augmentation
-        if checkpoint is not None:
-            self._load(checkpoint)
-        self.last_checkpoint = self.iteration if checkpoint is not None else -1
+        if candidates:
+            self._resume(candidates)
+        self.last_checkpoint = self.iteration if self.resumed_from is not None else -1
 
         trackers = report.tracker_names(run.trackers)
         if trackers:
@@ -168,11 +180,11 @@ class _Trainer:
             with preserved_rng():
                 acc.init_trackers(project, config=report.flat_hparams(run.to_dict()))
 
-    def _resume_checkpoint(self) -> Path | None:
-        checkpoint = ckpt.resume_checkpoint(self.run_dir, self.run.resume)
-        if checkpoint is None and self.run.resume == "latest":
+    def _resume_candidates(self) -> list[Path]:
+        candidates = ckpt.resume_candidates(self.run_dir, self.run.resume)
+        if not candidates and self.run.resume == "latest":
             self.accelerator.print(f"no checkpoint in {self.run_dir / 'checkpoints'}: a fresh run")
-        return checkpoint
+        return candidates
 
     def _setup_data(self) -> None:
         """The training stream, the eval set and the run's length in iterations."""
@@ -214,6 +226,8 @@ class _Trainer:
         missing_ema = sorted(set(task.ema) - set(nets))
         if missing_ema:
             raise ValueError(f"ema names {missing_ema} are not networks of build_networks() ({sorted(nets)})")
+        for name in task.ema:
+            ckpt.ema_file(name)  # the name must fit in a file name
 
         # Which networks each optimizer trains; networks no optimizer trains are frozen helpers.
         self.opt_params = {k: {p for g in o.param_groups for p in g["params"]} for k, o in optimizers.items()}
@@ -236,9 +250,9 @@ class _Trainer:
         self.models = dict(zip(trained, prepared[:len(trained)]))
         self.unwrapped = {n: acc.unwrap_model(m) for n, m in self.models.items()}
         self.optimizers = dict(zip(opt_names, prepared[len(trained):]))
+        # Stepped here once per update of their optimizer (Accelerate would scale them by the processes), so
+        # they are not prepared; the checkpoints save them with the rest of the state.
         self.schedulers = {k: schedulers[k] for k in opt_names if k in schedulers}
-        # Stepped here once per update of their optimizer (Accelerate would scale them by the processes).
-        acc.register_for_checkpointing(*self.ema.values(), *self.schedulers.values())
         for m in self.models.values():
             m.train()
         task.nets = {n: self.models.get(n, nets[n]) for n in nets}
@@ -461,11 +475,17 @@ class _Trainer:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(partial), safe_serialization=True)
+        if self.is_main:
+            ckpt.save_shared_state(partial, networks=self.unwrapped,
+                                   ema={n: e.module for n, e in self.ema.items()},
+                                   optimizers=self.optimizers, schedulers=self.schedulers, scaler=acc.scaler)
+        ckpt.save_random_states(partial, acc.process_index)
+        acc.wait_for_everyone()
         if self.is_main:
             state = {"step": self.iteration, "data": self.stream.state_dict(), "total": self.total,
                      "batch_size": self.run.batch_size, "processes": acc.num_processes, "task": self.run.task,
-                     "seconds": round(self.trained_seconds(), 1)}
+                     "seconds": round(self.trained_seconds(), 1), "networks": list(self.unwrapped),
+                     "ema": list(self.ema)}
             ckpt.write_train_state(partial, state)
         acc.wait_for_everyone()
         if self.is_main:
@@ -474,18 +494,83 @@ class _Trainer:
         self.last_checkpoint = self.iteration
         return final
 
-    def _load(self, path: Path) -> None:
-        state = ckpt.read_train_state(path)
+    def _resume(self, candidates: list[Path]) -> None:
+        """Restore the first of ``candidates`` that every process can read.
+
+        With ``resume=latest`` (candidates: the run's checkpoints, newest first) one that fails to read is
+        logged, moved aside as ``step_XXXXXX.corrupt`` and the next one tried.
+
+        Raises:
+            ConfigError: the folder named by ``resume`` does not read, or none of the run's checkpoints does;
+                a checkpoint of another format, or of other networks or optimizers.
+        """
+        acc, explicit = self.accelerator, self.run.resume != "latest"
+        failures = []
+        for path in candidates:
+            try:
+                loaded, problem = ckpt.read_checkpoint(path, rank=acc.process_index), None
+            except ckpt.CorruptCheckpoint as err:
+                loaded, problem = None, str(err)
+            failed = [int(problem is not None)]
+            if acc.num_processes > 1:  # every process must restore the same checkpoint
+                failed = acc.gather(torch.tensor(failed, device=acc.device)).tolist()
+            if not any(failed):
+                self._apply(loaded)
+                return
+            if problem is not None and not self.is_main:
+                logger.warning("process %d cannot read checkpoint %s: %s", acc.process_index, path, problem)
+            others = [str(rank) for rank, bad in enumerate(failed) if bad and rank != acc.process_index]
+            reason = "; ".join(([problem] if problem else [])
+                               + ([f"process {', '.join(others)} cannot read it"] if others else []))
+            if explicit:
+                raise ConfigError(f"cannot resume from {path}: it is corrupt ({reason})")
+            failures.append(f"{path.name} ({reason})")
+            if self.is_main:
+                aside = ckpt.move_aside(path)
+                logger.warning("checkpoint %s does not load (%s); moved aside as %s, trying the previous one",
+                               path, reason, aside.name)
+            acc.wait_for_everyone()
+        raise ConfigError(f"no checkpoint in {self.run_dir / 'checkpoints'} loads; each was moved aside as "
+                          f"*.corrupt: {'; '.join(failures)}")
+
+    def _apply(self, loaded: ckpt.Checkpoint) -> None:
+        """Put a read checkpoint's state into the networks, EMA copies, optimizers, schedulers, scaler, data
+        stream and RNGs (those last, so nothing before draws from them)."""
+        acc, path, state = self.accelerator, loaded.path, loaded.state
         saved = (state.get("batch_size"), state.get("processes"))
-        if saved != (self.run.batch_size, self.accelerator.num_processes):
-            self.accelerator.print(f"warning: {path} was written with batch_size {saved[0]} on {saved[1]} "
-                                   f"processes; the data order from here on differs from that run's")
-        self.accelerator.load_state(str(path))
+        if saved != (self.run.batch_size, acc.num_processes):
+            acc.print(f"warning: {path} was written with batch_size {saved[0]} on {saved[1]} "
+                      f"processes; the data order from here on differs from that run's")
+        for kind, have, want in (("networks", loaded.networks, self.unwrapped), ("EMA copies", loaded.ema, self.ema),
+                                 ("optimizers", loaded.optimizers, self.optimizers),
+                                 ("schedulers", loaded.schedulers, self.schedulers)):
+            if sorted(have) != sorted(want):
+                raise ConfigError(f"{path} holds the {kind} {sorted(have)}; this run has {sorted(want)}")
+        try:
+            for name, tensors in loaded.networks.items():
+                self.unwrapped[name].load_state_dict(tensors, strict=True)
+            for name, tensors in loaded.ema.items():
+                self.ema[name].load_state_dict(tensors)
+            for name, sd in loaded.optimizers.items():
+                self.optimizers[name].load_state_dict(sd)
+            for name, sd in loaded.schedulers.items():
+                self.schedulers[name].load_state_dict(sd)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ConfigError(f"{path} does not fit this run's networks or optimizers: {err}") from err
+        if acc.scaler is not None and loaded.scaler:
+            acc.scaler.load_state_dict(loaded.scaler)
+        elif acc.scaler is not None:
+            acc.print(f"warning: {path} holds no fp16 gradient scaler state; the loss scale starts afresh")
+        elif loaded.scaler:
+            acc.print(f"warning: {path} holds an fp16 gradient scaler state, which this run (precision "
+                      f"{self.run.mixed_precision}) does not use")
         self.iteration = int(state["step"])
         self.stream.load_state_dict(state["data"])
         self.resumed_from = self.iteration
         self.seconds_before = float(state.get("seconds", 0.0))
-        self.accelerator.print(f"resumed from {path} at iteration {self.iteration}")
+        if loaded.rng is not None:
+            set_rng_state(loaded.rng)
+        acc.print(f"resumed from {path} at iteration {self.iteration}")
 
     # ---- signals ----
     def _on_signal(self, signum, frame) -> None:
