@@ -195,6 +195,15 @@ def _sequence(value: Any, hint: Any, origin: type, args: tuple, mode: Mode) -> A
     return tuple(converted) if origin is tuple else converted
 
 
+def _check_key(cls: type, key: Any, where: str) -> None:
+    """Refuse a key that is not a field of the dataclass ``cls``, naming the close one and those that exist."""
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    if key not in fields:
+        close = difflib.get_close_matches(str(key), fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{where}: unknown key {key!r}{hint}; {cls.__name__} has {', '.join(fields)}")
+
+
 def build(cls: type, values: Mapping[str, Any], *, mode: Mode = "yaml", where: str = "") -> Any:
     """An instance of the dataclass ``cls`` from a (nested) mapping; fields not given keep their defaults.
 
@@ -206,13 +215,9 @@ def build(cls: type, values: Mapping[str, Any], *, mode: Mode = "yaml", where: s
     if not isinstance(values, Mapping):
         raise ConfigError(f"{where} must be a mapping of {cls.__name__} keys, got {type(values).__name__}")
     hints = field_types(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.init]
     kwargs = {}
     for key, value in values.items():
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; {cls.__name__} has {', '.join(fields)}")
+        _check_key(cls, key, where)
         field_hint = hints.get(key, Any)
         try:
             if dataclasses.is_dataclass(field_hint) and isinstance(value, Mapping):
@@ -280,13 +285,9 @@ def build_with_overrides(cls: type, values: Mapping[str, Any], overrides: Mappin
 
 def _type_texts(cls: type, texts: Mapping[str, Any], *, where: str) -> dict[str, Any]:
     hints = field_types(cls)
-    fields = [f.name for f in dataclasses.fields(cls) if f.init]
     out: dict[str, Any] = {}
     for key, value in texts.items():
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; {cls.__name__} has {', '.join(fields)}")
+        _check_key(cls, key, where)
         field_hint = hints.get(key, Any)
         if isinstance(value, Mapping):
             if not dataclasses.is_dataclass(field_hint):

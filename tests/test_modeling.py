@@ -9,39 +9,19 @@ from typing import Literal
 
 import pytest
 import torch
+from model_helpers import trained_like
 from safetensors.torch import load_file, save_file
 
 import faceforge
 from faceforge.modeling import FaceForgeModel, ModelConfig, ModelLoadError
 from faceforge.models.au_detector import AUDetector, AUDetectorConfig
 from faceforge.models.expression import ExpressionClassifier, ExpressionClassifierConfig
-from faceforge.registry import get_model_class
 
 # The checks every registered network passes (forward shapes, backward, round trips) are in test_registry.py.
 
 
-def tensors(output) -> list[torch.Tensor]:
-    """Every tensor in a (nested) forward output."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, list | tuple):
-        return [t for item in output for t in tensors(item)]
-    return []
 
 
-def trained_like(model_type: str, seed: int = 0) -> FaceForgeModel:
-    """A tiny model whose weights and buffers (BatchNorm statistics) are not the constructor's defaults."""
-    torch.manual_seed(seed)
-    cls = get_model_class(model_type)
-    model = cls(cls.tiny_config())
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-        model.train()
-        model(*model.example_inputs(2, seed=seed))  # updates running statistics
-    return model.eval()
 
 
 def assert_identical(a: torch.nn.Module, b: torch.nn.Module) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_helpers import tensors, trained_like
 
 import faceforge
 from faceforge import registry
@@ -23,17 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = faceforge.list_models()
 
 
-def trained_like(model_type: str, seed: int = 0) -> FaceForgeModel:
-    """A tiny model whose weights and buffers (BatchNorm statistics) are not the constructor's defaults."""
-    torch.manual_seed(seed)
-    cls = get_model_class(model_type)
-    model = cls(cls.tiny_config())
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-        model.train()
-        model(*model.example_inputs(2, seed=seed))  # updates running statistics
-    return model.eval()
 
 
 def shapes(output):
@@ -55,14 +45,6 @@ def plain(expected):
     return expected
 
 
-def tensors(output) -> list[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, list | tuple):
-        return [t for item in output for t in tensors(item)]
-    return []
 
 
 # --- every registered network ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import gradio as gr  # noqa: E402
 
-from faceforge.demo.inputs import max_upload_mb  # noqa: E402
+from faceforge.demo.inputs import max_upload_mb, positive_setting  # noqa: E402
 from faceforge.demo.synth_tab import build_synth_tab  # noqa: E402
 from faceforge.family import load_reference  # noqa: E402
 from faceforge.registry import app_tabs  # noqa: E402
@@ -27,14 +27,7 @@ THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
 
 def cache_minutes() -> float:
     """How long uploads and generated files are kept (``FACEFORGE_CACHE_MINUTES``, default 60)."""
-    value = os.environ.get("FACEFORGE_CACHE_MINUTES", "60")
-    try:
-        minutes = float(value)
-    except ValueError:
-        raise ValueError(f"FACEFORGE_CACHE_MINUTES must be a number of minutes, got {value!r}") from None
-    if not minutes > 0:
-        raise ValueError(f"FACEFORGE_CACHE_MINUTES must be positive, got {value!r}")
-    return minutes
+    return positive_setting("FACEFORGE_CACHE_MINUTES", 60, "minutes")
 
 
 def build_app() -> gr.Blocks:

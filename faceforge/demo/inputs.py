@@ -25,16 +25,25 @@ class InputError(FaceForgeError, ValueError):
     """An app input that faceforge cannot use (missing, of the wrong kind, out of range)."""
 
 
+def positive_setting(name: str, default: float, unit: str) -> float:
+    """A positive number from the environment variable ``name`` (``default`` when unset).
+
+    Raises:
+        InputError: the variable is not a positive number.
+    """
+    value = os.environ.get(name, str(default))
+    try:
+        number_ = float(value)
+    except ValueError:
+        raise InputError(f"{name} must be a number of {unit}, got {value!r}") from None
+    if not number_ > 0:
+        raise InputError(f"{name} must be positive, got {value!r}")
+    return number_
+
+
 def max_upload_mb() -> float:
     """The upload cap in MB (``FACEFORGE_MAX_UPLOAD_MB``, default 50)."""
-    value = os.environ.get("FACEFORGE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
-    try:
-        limit = float(value)
-    except ValueError:
-        raise InputError(f"FACEFORGE_MAX_UPLOAD_MB must be a number of megabytes, got {value!r}") from None
-    if not limit > 0:
-        raise InputError(f"FACEFORGE_MAX_UPLOAD_MB must be positive, got {value!r}")
-    return limit
+    return positive_setting("FACEFORGE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, "megabytes")
 
 
 def uploaded_file(payload: Any, *, what: str = "photo") -> tuple[str, str]:
