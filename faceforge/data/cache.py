@@ -85,16 +85,29 @@ def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = No
     return folder
 
 
-def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed: int = 0, hflip: bool = False,
-                 num_workers: int | None = None, root: Path | None = None, **synth_kwargs) -> ArrayFaces:
-    """``SynthFaces(split, size=size, length=length, seed=seed, **synth_kwargs)`` rendered once into the
-    cache (a folder named by every argument and the renderer version), returned as ``ArrayFaces``."""
-    from faceforge.data.synth import SynthFaces
-    from faceforge.data.synth.faces import RENDER_VERSION
+def cache_name(split: str, size: int, length: int, seed: int, version: int = 1, **synth_kwargs) -> str:
+    """The cache folder name of a rendered split: every argument and the renderer's version and revision.
 
-    dataset = SynthFaces(split, size=size, length=length, seed=seed, **synth_kwargs)
+    Renderer 1 keeps the names it always had (``synth-v<revision>-...``); renderer 2 adds ``-r2.<revision>``.
+    """
+    from faceforge.data.synth.faces import RENDER_VERSION, check_version
+    from faceforge.data.synth.render3d import REVISION
+
+    renderer = "" if check_version(version) == 1 else f"-r2.{REVISION}"
     extra = "".join(f"-{k}={v}" for k, v in sorted(synth_kwargs.items())).replace(" ", "")
-    folder = (root or cache_root()) / f"synth-v{RENDER_VERSION}-{split}-{size}-{len(dataset)}-{seed}{extra}"
+    return f"synth-v{RENDER_VERSION}{renderer}-{split}-{size}-{length}-{seed}{extra}"
+
+
+def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed: int = 0, hflip: bool = False,
+                 num_workers: int | None = None, root: Path | None = None, version: int = 1,
+                 **synth_kwargs) -> ArrayFaces:
+    """``SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)`` rendered
+    once into the cache (a folder named by every argument and the renderer version, ``cache_name``), returned
+    as ``ArrayFaces``. ``version``: the renderer, 1 (default) or 2 (the shaded 3-D preview)."""
+    from faceforge.data.synth import SynthFaces
+
+    dataset = SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)
+    folder = (root or cache_root()) / cache_name(split, size, len(dataset), seed, version, **synth_kwargs)
     if not (folder / "done").is_file():
         # Render into a private folder and rename it into place, so processes that render the same split at
         # the same time (several trainings, several ranks) never read or write a half-written cache.

@@ -2,6 +2,8 @@
 
 A sample is fully determined by ``(seed, split, index)``: the identity comes from the split's identity range,
 and the expression, intensity, AU jitter, pose and camera noise from a generator seeded with those numbers.
+The renderer (``version``) only changes the image: renderer 2 draws from that generator exactly as renderer 1
+does, so every label, the landmarks included, is the same under both.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from torch.utils.data import Dataset
 from faceforge.data.synth.appearance import Identity, sample_identity
 from faceforge.data.synth.geometry import AU_POSITION, deform, identity_landmarks
 from faceforge.data.synth.render import render
+from faceforge.data.synth.render3d import render3d
+from faceforge.data.synth.textures import sample_look
 from faceforge.face.aus import FACEFORGE_AUS, OCCURRENCE_THRESHOLD
 from faceforge.face.expressions import EXPRESSIONS, UNILATERAL, expression_index
 
@@ -38,12 +42,26 @@ PEAK_AUS: dict[str, dict[int, float]] = {
 # caches of rendered faces (faceforge.data.cache) are rebuilt.
 RENDER_VERSION = 2
 
+# The renderers: 1 = the 2-D polygon renderer (faceforge.data.synth.render, what the shipped models were trained
+# on), 2 = the shaded 3-D height-field renderer with skin texture and a camera (faceforge.data.synth.render3d,
+# a preview). Samples have the same labels under both.
+RENDERERS = (1, 2)
+DEFAULT_RENDERER = 1
+
 SPLITS = ("train", "val", "test")
 N_IDENTITIES = {"train": 1600, "val": 200, "test": 200}
 _SPLIT_OFFSET = {"train": 0, "val": 1600, "test": 1800}
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3}
 DEFAULT_LENGTH = {"train": 24000, "val": 2000, "test": 2000}
 MAX_POSE = (12.0, 8.0, 6.0)  # yaw, pitch, roll in degrees (uniform in +-)
+
+
+def check_version(version: int) -> int:
+    """``version`` as an int, or a ValueError naming the renderers."""
+    if isinstance(version, bool) or version not in RENDERERS:
+        raise ValueError(f"renderer version must be one of {RENDERERS} (1: 2-D polygons, 2: shaded 3-D), "
+                         f"got {version!r}")
+    return int(version)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -104,15 +122,19 @@ class RenderedFace:
 
 def _render(
     identity: int, left: np.ndarray, right: np.ndarray, pose, *, size: int, margin: int, seed: int,
-    noise_rng: np.random.Generator | None,
+    noise_rng: np.random.Generator | None, version: int = DEFAULT_RENDERER,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if size < 16:
         raise ValueError(f"size must be at least 16, got {size}")
     ident, neutral = _identity(int(identity), int(seed))
     lm = deform(neutral, left, right, scale=ident.shape.scale)
     au = np.maximum(left, right)
-    img, out_lm = render(ident, lm, au, tuple(float(p) for p in pose), size=size, margin=margin,
-                         noise_rng=noise_rng)
+    pose = tuple(float(p) for p in pose)
+    if version == 2:
+        img, out_lm = render3d(ident, sample_look(int(identity), int(seed)), lm, au, pose, size=size,
+                               margin=margin, noise_rng=noise_rng)
+    else:
+        img, out_lm = render(ident, lm, au, pose, size=size, margin=margin, noise_rng=noise_rng)
     return img, out_lm, au
 
 
@@ -127,6 +149,7 @@ def render_face(
     margin: int = 0,
     seed: int = 0,
     noise: bool = True,
+    version: int = DEFAULT_RENDERER,
 ) -> RenderedFace:
     """Render one synthetic face.
 
@@ -139,11 +162,13 @@ def render_face(
         size: output side; the face is framed as the canonical template scaled to ``size``.
         margin: extra border in output pixels on every side.
         seed: face-set seed (identities differ between seeds) and camera-noise seed.
-        noise: add the identity's camera noise.
+        noise: add the identity's camera noise (v2: sensor noise and JPEG compression).
+        version: the renderer, 1 (2-D polygons, the default) or 2 (shaded 3-D height field, a preview).
 
     Returns:
         RenderedFace with a uint8 image and exact landmarks.
     """
+    version = check_version(version)
     expr = expression_index(expression) if isinstance(expression, str) else int(expression or 0)
     left, right = expression_aus(expr, intensity if expr else 0.0)
     for au, value in (aus or {}).items():
@@ -154,7 +179,8 @@ def render_face(
         k = AU_POSITION[au]
         left[k], right[k] = max(left[k], value), max(right[k], value)
     rng = np.random.default_rng([seed, identity, 0xCA3]) if noise else None
-    img, lm, au = _render(identity, left, right, pose, size=size, margin=margin, seed=seed, noise_rng=rng)
+    img, lm, au = _render(identity, left, right, pose, size=size, margin=margin, seed=seed, noise_rng=rng,
+                           version=version)
     return RenderedFace(
         image=(img * 255 + 0.5).astype(np.uint8), landmarks=lm, au_intensity=au, expression=expr,
         intensity=float(intensity if expr else 0.0), identity=int(identity), pose=tuple(map(float, pose)),
@@ -177,7 +203,9 @@ def _sample_dict(img: np.ndarray, lm: np.ndarray, au: np.ndarray, expr: int, int
 
 class _SynthBase(Dataset):
     def __init__(self, split: str = "train", *, size: int = 128, margin: int = 0, length: int | None = None,
-                 seed: int = 0, max_pose: tuple[float, float, float] = MAX_POSE, noise: bool = True):
+                 seed: int = 0, max_pose: tuple[float, float, float] = MAX_POSE, noise: bool = True,
+                 version: int = DEFAULT_RENDERER):
+        self.version = check_version(version)
         self.identities = split_identities(split)
         self.split, self.size, self.margin, self.seed = split, int(size), int(margin), int(seed)
         self.length = DEFAULT_LENGTH[split] if length is None else int(length)
@@ -202,7 +230,7 @@ class _SynthBase(Dataset):
 
     def _draw(self, identity: int, left, right, pose, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _render(identity, left, right, pose, size=self.size, margin=self.margin, seed=self.seed,
-                       noise_rng=rng if self.noise else None)
+                       noise_rng=rng if self.noise else None, version=self.version)
 
 
 class SynthFaces(_SynthBase):
@@ -223,12 +251,15 @@ class SynthFaces(_SynthBase):
         expressions: restrict to these expression names (default all eight, uniformly).
         max_pose: pose drawn uniformly in +- these degrees (yaw, pitch, roll).
         noise: camera noise on/off.
+        version: the renderer, 1 (default) or 2 (the shaded 3-D preview); labels are the same under both.
     """
 
     def __init__(self, split: str = "train", *, size: int = 128, margin: int = 0, length: int | None = None,
                  seed: int = 0, intensity_range: tuple[float, float] = (0.15, 1.0), extra_au_prob: float = 0.06,
-                 expressions: tuple[str, ...] | None = None, max_pose=MAX_POSE, noise: bool = True):
-        super().__init__(split, size=size, margin=margin, length=length, seed=seed, max_pose=max_pose, noise=noise)
+                 expressions: tuple[str, ...] | None = None, max_pose=MAX_POSE, noise: bool = True,
+                 version: int = DEFAULT_RENDERER):
+        super().__init__(split, size=size, margin=margin, length=length, seed=seed, max_pose=max_pose, noise=noise,
+                         version=version)
         lo, hi = intensity_range
         if not 0 <= lo <= hi <= 1:
             raise ValueError(f"intensity_range must be within [0, 1], got {intensity_range}")

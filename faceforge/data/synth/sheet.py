@@ -30,9 +30,11 @@ def draw_landmarks(image: np.ndarray, landmarks: np.ndarray, *, zoom: int = 4) -
 
 
 def contact_sheet(
-    *, identities: int = 6, size: int = 128, intensity: float = 1.0, split: str = "test", seed: int = 0
+    *, identities: int = 6, size: int = 128, intensity: float = 1.0, split: str = "test", seed: int = 0,
+    version: int = 1,
 ) -> Image.Image:
-    """Rows of the eight expressions (neutral first) x columns of identities from ``split``, labelled."""
+    """Rows of the eight expressions (neutral first) x columns of identities from ``split``, labelled;
+    ``version`` picks the renderer (1 or 2)."""
     ids = list(split_identities(split))[:: max(1, len(split_identities(split)) // identities)][:identities]
     label_w = 78
     sheet = Image.new("RGB", (label_w + identities * size, len(EXPRESSIONS) * size), (255, 255, 255))
@@ -40,6 +42,33 @@ def contact_sheet(
     for row, expr in enumerate(EXPRESSIONS):
         draw.text((6, row * size + size // 2 - 6), expr, fill=(0, 0, 0))
         for col, ident in enumerate(ids):
-            face = render_face(identity=ident, expression=expr, intensity=intensity, size=size, seed=seed)
+            face = render_face(identity=ident, expression=expr, intensity=intensity, size=size, seed=seed,
+                               version=version)
             sheet.paste(Image.fromarray(face.image), (label_w + col * size, row * size))
+    return sheet
+
+
+def comparison_sheet(
+    *, identities: tuple[int, ...] = (1800, 1866, 1933, 1999), expressions: tuple[str, ...] = (
+        "neutral", "happiness", "surprise", "anger", "sadness"), size: int = 128, seed: int = 0,
+    poses: tuple[tuple[float, float, float], ...] | None = None,
+) -> Image.Image:
+    """Renderer 1 and renderer 2 side by side: a row per identity, a column pair (v1 | v2) per expression.
+
+    ``poses`` gives each identity's head pose (default frontal).
+    """
+    gap, label_h = 6, 16
+    pair_w = 2 * size + gap
+    sheet = Image.new("RGB", (len(expressions) * (pair_w + gap), label_h + len(identities) * size),
+                      (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for col, expr in enumerate(expressions):
+        x = col * (pair_w + gap)
+        draw.text((x + 4, 2), f"{expr}: v1 | v2", fill=(0, 0, 0))
+        for row, ident in enumerate(identities):
+            pose = poses[row] if poses else (0.0, 0.0, 0.0)
+            for k, version in enumerate((1, 2)):
+                face = render_face(identity=ident, expression=expr, size=size, seed=seed, pose=pose,
+                                   version=version)
+                sheet.paste(Image.fromarray(face.image), (x + k * (size + gap), label_h + row * size))
     return sheet
