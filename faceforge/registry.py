@@ -64,8 +64,7 @@ def unregister_family(name: str) -> None:
 
 
 def _clear() -> None:
-    for cached in (_tables,):
-        cached.cache_clear()
+    _tables.cache_clear()
 
 
 @functools.cache

@@ -27,3 +27,21 @@ def fresh_accelerate_state():
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """faceforge's face detector with dlib's models loaded once per test process."""
+    from faceforge.face.detect import FaceDetector
+
+    det = FaceDetector()
+    det.load()
+    return det
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """scikit-image's astronaut: a real photograph with one face."""
+    from skimage import data
+
+    return data.astronaut()

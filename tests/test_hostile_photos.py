@@ -17,30 +17,16 @@ import tracemalloc
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-from skimage import data as skdata
 
 import faceforge.face.detect as detect_module
 import faceforge.face.io as io_module
 from faceforge.data.synth import render_face
 from faceforge.errors import ImageTooLargeError
 from faceforge.face.align import apply_affine, warp_affine
-from faceforge.face.detect import FaceDetector
 from faceforge.face.io import as_photo, load_image, to_working_size
 from faceforge.face.paste import paste_back
 from faceforge.face.pipeline import find_faces, paste_faces
 from faceforge.face.template import canonical_landmarks
-
-
-@pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    det = FaceDetector()
-    det.load()
-    return det
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return skdata.astronaut()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-from skimage import data as skdata
 from skimage.transform import SimilarityTransform, warp
 
 from faceforge.cli import main
@@ -44,18 +43,6 @@ RENDER_MARGIN = 32  # synthetic faces are rendered with context around the 128 t
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    det = FaceDetector()
-    det.load()
-    return det
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return skdata.astronaut()
 
 
 @pytest.fixture(scope="module")
