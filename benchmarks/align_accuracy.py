@@ -50,6 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--synth-version", type=int, choices=(1, 2), default=1,
+                        help="FaceForge-Synth renderer of the faces (1: the README's figures; 2: the default renderer)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     detector = FaceDetector()
@@ -57,7 +59,7 @@ def main() -> None:
     expressions, missed = [], 0
     for i in range(args.n):
         expr = EXPRESSIONS[i % len(EXPRESSIONS)]
-        face = render_face(identity=1800 + i % 200, expression=expr, margin=MARGIN)
+        face = render_face(identity=1800 + i % 200, expression=expr, margin=MARGIN, version=args.synth_version)
         photo, matrix = place(rng, face.image)
         found = detector.detect(photo)
         if len(found) != 1:

@@ -68,6 +68,7 @@ def table(title: str, rows: dict[str, dict]) -> str:
 
 
 MARKERS = ("<!-- mpenet-tables -->", "<!-- /mpenet-tables -->")
+SYNTH_VERSION = 1  # the renderer the shipped MPENet and MPEGAN were trained on (train/configs/mpenet*.yaml)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -79,7 +80,7 @@ def write_section(path: Path, text: str) -> None:
     if start in doc and end in doc:
         doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
     else:
-        doc = doc.rstrip() + "\n\n## Paper tables (FaceForge-Synth)\n\n" + block + "\n"
+        doc = doc.rstrip() + f"\n\n## Paper tables (FaceForge-Synth v{SYNTH_VERSION})\n\n" + block + "\n"
     path.write_text(doc)
 
 
@@ -104,7 +105,7 @@ def main() -> None:
                Path(saved.get("runs", "runs")),
                args.update)
         return
-    data = SynthFaces("test", length=args.length)
+    data = SynthFaces("test", length=args.length, version=SYNTH_VERSION)
     faces = len(data)
     sources = {"mpenet": "mpenet", "mpegan": "mpegan", "recurrent_baseline": str(args.baseline)}
     sources.update({variant: str(args.runs / f"mpenet-{variant}" / "model") for _, variant in ABLATION})
@@ -188,9 +189,9 @@ def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Pa
     note = ("" if "Recurrent baseline (no priors)" in main_rows else
             f" The recurrent baseline without priors is in Table 4 only: neither `--baseline` nor a baseline run "
             f"in `{runs}` trained for the shipped MPENet's {shipped_steps} iterations.")
-    lines = [f"FaceForge-Synth test split (identity-disjoint), {faces} faces, x8 (16x16 -> 128x128); PSNR / "
-             f"SSIM on Y; AU F1 / accuracy (%) by `{au_evaluator}`, a detector trained apart from the AU "
-             f"supervisor; landmark error of MPENet's alignment branch "
+    lines = [f"FaceForge-Synth renderer {SYNTH_VERSION} test split (identity-disjoint), {faces} faces, x8 "
+             f"(16x16 -> 128x128); PSNR / SSIM on Y; AU F1 / accuracy (%) by `{au_evaluator}`, a detector trained "
+             f"apart from the AU supervisor; landmark error of MPENet's alignment branch "
              f"{results['mpenet']['details'].get('landmark_px', float('nan')):.2f} px (128x128). "
              f"Measured by `{command}` on the CPU.{note}", "",
              table("Tables 1-2: image quality and AU restoration", main_rows), "",

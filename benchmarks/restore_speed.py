@@ -62,8 +62,8 @@ def flops_per_face(model, lr: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def model_psnr(model, faces: int, device: str) -> tuple[float, float]:
-    data = SynthFaces("test", length=faces)
+def model_psnr(model, faces: int, device: str, version: int = 1) -> tuple[float, float]:
+    data = SynthFaces("test", length=faces, version=version)
     hr = torch.stack([data[i]["image"] for i in range(faces)]).to(device)
     lr = to_low_resolution(hr, model.config.lr_size, quantize=True)
     sr = torch.cat([model(lr[i:i + 32])["sr"].float().clamp(0, 1) for i in range(0, faces, 32)])
@@ -75,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mpenet", help="shipped name, folder or Hub id of an MPENet")
     parser.add_argument("--faces", type=int, default=200, help="test faces for the PSNR line")
+    parser.add_argument("--synth-version", type=int, choices=(1, 2), default=1,
+                        help="FaceForge-Synth renderer of the test faces (1: what the shipped MPENet was trained on)")
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
 
@@ -102,8 +104,9 @@ def main() -> None:
                   f"{DIC_SECONDS_PER_FACE} s); {8 / eight:.1f} faces/s at batch 8, {32 / many:.1f} at batch 32; "
                   f"{gflops / one:.0f} GFLOP/s at batch 1 = {fraction:.0%} of the fp32 matmul peak "
                   f"({peak:.0f} GFLOP/s)")
-    psnr, bicubic = model_psnr(model, args.faces, "cpu")
-    print(f"  PSNR-Y on {args.faces} FaceForge-Synth test faces: {psnr:.2f} dB (bicubic {bicubic:.2f} dB)")
+    psnr, bicubic = model_psnr(model, args.faces, "cpu", args.synth_version)
+    print(f"  PSNR-Y on {args.faces} FaceForge-Synth v{args.synth_version} test faces: {psnr:.2f} dB "
+          f"(bicubic {bicubic:.2f} dB)")
 
     if not torch.cuda.is_available():
         print("GPU: skipped (no CUDA device on this machine)")

@@ -35,7 +35,10 @@ landmark NME against the true landmarks (mean point error / outer-eye-corner dis
 each with a bootstrap 95% interval.
 
 With ``--part all`` the classifier part is skipped, saying so, when its optional dependencies are missing.
-``--version`` picks the renderer (1, the default, or 2, the shaded 3-D preview) for both parts.
+Both parts run on every renderer in ``--versions`` (default ``1 2``: the first, 2-D renderer and the shaded 3-D
+renderer, the default face set) and print each figure beside renderer 1's; ``--version N`` runs one. The
+classifier part ends with a per-expression comparison: each renderer's recall and the difference to renderer 1
+with a 95% bootstrap interval over the identities (the same identities under both renderers: paired).
 
 Prints, per intensity, the recognised-as distribution (fraction of faces whose top label is each FER2013
 label) for every expression, the recall of each expression that FER2013 has a label for (contempt has
@@ -172,12 +175,15 @@ def classifier_view(bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarr
 
 def evaluate(fer, ids: list[int], intensity: float, size: int, detector: bool, margin: int,
              save: list | None, version: int = 1) -> dict:
-    """{expression: (top-label counts (7,), mean probabilities (7,), faces found)}."""
+    """{expression: (top-label counts (7,), mean probabilities (7,), faces found, per-identity hits (n,))};
+    a hit: the face was found and its top label is the expression's own (always 0 for contempt)."""
     out = {}
     for expression in EXPRESSIONS:
         counts, probs, found = np.zeros(len(FER_LABELS), int), np.zeros(len(FER_LABELS)), 0
+        hits = np.zeros(len(ids))
+        own = FER_LABEL_OF.get(expression)
         views = []
-        for identity in ids:
+        for j, identity in enumerate(ids):
             face = render_face(identity=identity, expression=expression, intensity=intensity, size=size,
                                margin=margin if detector else 0, version=version)
             bgr = np.ascontiguousarray(face.image[:, :, ::-1])
@@ -189,13 +195,14 @@ def evaluate(fer, ids: list[int], intensity: float, size: int, detector: bool, m
             best = max(result, key=lambda r: r["box"][2] * r["box"][3])  # the largest face found
             p = np.array([best["emotions"][label] for label in FER_LABELS])
             counts[int(np.argmax(p))] += 1
+            hits[j] = float(own is not None and FER_LABELS[int(np.argmax(p))] == own)
             probs += p
             found += 1
             if save is not None and len(views) < 8:
                 views.append(classifier_view(bgr, tuple(int(v) for v in best["box"])))
         if save is not None:
             save.append((expression, views))
-        out[expression] = (counts, probs / max(found, 1), found)
+        out[expression] = (counts, probs / max(found, 1), found, hits)
     return out
 
 
@@ -207,7 +214,7 @@ def print_table(results: dict, n: int, intensity: float, detector: bool, goal: f
     print(head)
     print("-" * len(head))
     recalls = {}
-    for expression, (counts, probs, found) in results.items():
+    for expression, (counts, probs, found, _) in results.items():
         label = FER_LABEL_OF.get(expression)
         fractions = counts / n
         cells = " ".join(f"{f:8.2f}" for f in fractions)
@@ -229,6 +236,27 @@ def print_table(results: dict, n: int, intensity: float, detector: bool, goal: f
     print("goal (happy and surprised recall >= {:.2f}): {} (happiness {:.2f}, surprise {:.2f})".format(
         goal, "MET" if met else "NOT MET", recalls["happiness"], recalls["surprise"]))
     return met
+
+
+def compare_versions(by_version: dict[int, dict], intensity: float) -> None:
+    """Per expression: each renderer's recall, and the paired difference to renderer 1 with a 95% bootstrap
+    interval over the identities."""
+    versions = sorted(by_version)
+    width = max(len(e) for e in EXPRESSIONS)
+    print(f"\nintensity {intensity:g}: recall per renderer" + (", and the difference to renderer 1 (95% CI)"
+                                                               if 1 in versions and len(versions) > 1 else ""))
+    for expression in EXPRESSIONS:
+        if expression not in FER_LABEL_OF:
+            continue
+        hits = {v: by_version[v][expression][3] for v in versions}
+        line = f"{expression:<{width}}  " + "  ".join(f"v{v} {hits[v].mean():.2f}" for v in versions)
+        for v in versions:
+            if v != 1 and 1 in hits:
+                diff = hits[v] - hits[1]
+                lo, hi = bootstrap(diff)
+                verdict = "worse" if hi < 0 else ("better" if lo > 0 else "no clear difference")
+                line += f"  v{v}-v1 {diff.mean():+.2f} ({lo:+.2f} to {hi:+.2f}, {verdict})"
+        print(line)
 
 
 def save_sheet(path: str, rows: list) -> None:
@@ -258,15 +286,22 @@ def main() -> None:
                         help="recall the happy and surprised faces must reach")
     parser.add_argument("--save", metavar="PREFIX",
                         help="write PREFIX_<intensity>.png: 8 classifier inputs per expression, one row each")
-    parser.add_argument("--version", type=int, choices=(1, 2), default=1, help="renderer (both parts)")
+    parser.add_argument("--versions", type=int, nargs="+", choices=(1, 2), default=[1, 2],
+                        help="renderers to measure (both parts)")
+    parser.add_argument("--version", type=int, choices=(1, 2), help="measure this renderer only")
     parser.add_argument("--part", choices=("all", "fer", "dlib"), default="all",
                         help="the FER2013 classifier part, the dlib detection/landmark part, or both (all: the "
                              "classifier part is skipped when its optional dependencies are missing)")
     parser.add_argument("--dlib-n", type=int, default=200, help="test samples for the dlib part")
     args = parser.parse_args()
+    versions = [args.version] if args.version else sorted(set(args.versions))
 
     if args.part in ("all", "dlib"):
-        dlib_part(args.dlib_n, args.version)
+        figures = {v: dlib_part(args.dlib_n, v) for v in versions}
+        if len(versions) > 1:
+            print("\ndlib summary (goal: detection >= 99%, NME <= 0.065, dlib's own accuracy on real photos)")
+            for v, (rate, nme) in figures.items():
+                print(f"  renderer {v}: detection {rate:.1%}, NME {nme:.3f}")
         if args.part == "dlib":
             return
         missing = fer_missing()
@@ -280,19 +315,24 @@ def main() -> None:
           "mini-Xception trained on FER2013 real photographs, 7 labels")
     framing = (f"fer's Haar cascade detector, rendered with a {args.margin} px margin" if args.detector
                else "whole crop given as the face box (detector skipped)")
-    print(f"faces (renderer {args.version}): {args.n} test identities x {len(EXPRESSIONS)} expressions, frontal, "
-          f"{args.size}x{args.size}; {framing}")
+    print(f"faces: {args.n} test identities x {len(EXPRESSIONS)} expressions, frontal, {args.size}x{args.size}; "
+          f"{framing}")
     ids = identities(args.n)
     met = {}
     for intensity in args.intensity:
-        rows = [] if args.save else None
-        results = evaluate(fer, ids, intensity, args.size, args.detector, args.margin, rows, args.version)
-        met[intensity] = print_table(results, args.n, intensity, args.detector, args.goal)
-        if args.save:
-            path = f"{args.save}_{intensity:g}.png"
-            save_sheet(path, rows)
-            print(f"classifier inputs: {path}")
-    sys.exit(0 if met[max(met)] else 1)
+        by_version = {}
+        for version in versions:
+            print(f"\n== renderer {version}")
+            rows = [] if args.save else None
+            by_version[version] = evaluate(fer, ids, intensity, args.size, args.detector, args.margin, rows, version)
+            met[intensity, version] = print_table(by_version[version], args.n, intensity, args.detector, args.goal)
+            if args.save:
+                path = f"{args.save}_v{version}_{intensity:g}.png"
+                save_sheet(path, rows)
+                print(f"classifier inputs: {path}")
+        compare_versions(by_version, intensity)
+    peak = max(args.intensity)
+    sys.exit(0 if all(met[peak, v] for v in versions) else 1)
 
 
 if __name__ == "__main__":

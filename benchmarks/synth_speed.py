@@ -1,10 +1,12 @@
 """FaceForge-Synth rendering speed: images/s on one CPU core, and with a DataLoader over every core.
 
-    python benchmarks/synth_speed.py [--n 2000] [--size 128] [--version 1|2]
+    python benchmarks/synth_speed.py [--n 2000] [--size 128] [--versions 1 2]
 
-Prints "<rate> images/s per core" for a single process pinned to one thread (the figure the synthetic set
-is specified by: at least 200 images/s per core at 128x128 for renderer 1; renderer 2, the shaded 3-D preview,
-is specified at under 100 ms a face, i.e. at least 10 images/s per core), then the DataLoader throughput.
+Prints, for each renderer, "<rate> images/s per core" for a single process pinned to one thread (the figure the
+synthetic set is specified by: at least 200 images/s per core at 128x128 for renderer 1; renderer 2, the shaded
+3-D default, is specified at under 100 ms a face, i.e. at least 10 images/s per core), then the DataLoader
+throughput, and the ratio of the renderers' speeds measured in the same run (comparable across machines, unlike
+the rates).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="images per timed pass")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--version", type=int, choices=(1, 2), default=1, help="renderer")
+    parser.add_argument("--versions", type=int, nargs="+", choices=(1, 2), default=[1, 2], help="renderers")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, python {platform.python_version()}")
@@ -56,11 +58,16 @@ def main() -> None:
     print(f"cpu: {cpu}")
     # One BLAS / OpenMP thread, in this process and in the forked DataLoader workers: "per core" means one core.
     limits = threadpool_limits(1)
-    rate = single_core(args.n, args.size, args.version)
-    print(f"renderer {args.version}: {rate:.0f} images/s per core ({1000 / rate:.1f} ms a face, "
-          f"{args.size}x{args.size}, one process, one thread, best of 3)")
-    print(f"{loader(args.n, args.size, cores, args.version):.0f} images/s with a DataLoader of {cores} workers "
-          "(batch 64)")
+    rates = {}
+    for version in args.versions:
+        rates[version] = rate = single_core(args.n, args.size, version)
+        print(f"renderer {version}: {rate:.0f} images/s per core ({1000 / rate:.1f} ms a face, "
+              f"{args.size}x{args.size}, one process, one thread, best of 3)")
+        print(f"renderer {version}: {loader(args.n, args.size, cores, version):.0f} images/s with a DataLoader of "
+              f"{cores} workers (batch 64)")
+    if 1 in rates and 2 in rates:
+        print(f"renderer 2 / renderer 1 speed: {rates[2] / rates[1]:.3f} (renderer 2 is {rates[1] / rates[2]:.1f}x "
+              "slower)")
     limits.restore_original_limits()
 
 

@@ -28,12 +28,16 @@ SR_DIGITS = {"PSNR": 2, "SSIM": 4, "AU F1": 2, "AU Acc": 2}  # as MPENet's table
 
 
 def build_eval_dataset(name: str, *, split: str = "test", root: str | None = None, length: int | None = None,
-                       size: int = 128) -> Dataset:
-    """A dataset by name: the synthetic sets above, or a prepared real dataset (``faceforge prepare``)."""
+                       size: int = 128, synth_version: int | None = None) -> Dataset:
+    """A dataset by name: the synthetic sets above, or a prepared real dataset (``faceforge prepare``).
+
+    ``synth_version``: FaceForge-Synth's renderer for the synthetic sets (None: the default, 2)."""
     if name in SYNTH_SETS:
         from faceforge.data.synth import SynthFaces
+        from faceforge.data.synth.faces import DEFAULT_RENDERER
 
-        return SynthFaces(split, size=size, length=length, **SYNTH_SETS[name])
+        version = DEFAULT_RENDERER if synth_version is None else synth_version
+        return SynthFaces(split, size=size, length=length, version=version, **SYNTH_SETS[name])
     from faceforge.data.datasets import build_dataset
 
     return build_dataset(name, root=root, split=split)

@@ -21,10 +21,27 @@ def test_eval_command_prints_the_table_and_writes_json(tmp_path, capsys, cls, ro
     assert main(["eval", "--model", str(tmp_path / "model"), "--dataset", "synth-peak", "--length", "12",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert row in printed and "synth-peak/test (12 samples)" in printed
+    assert row in printed and "synth-peak (renderer 2)/test (12 samples)" in printed
     result = json.loads(out.read_text())
     assert result["model_type"] == model.config.model_type and row in result["table"]
-    assert result["details"]["samples"] == 12
+    assert result["details"]["samples"] == 12 and result["synth_version"] == 2
+
+
+def test_eval_takes_the_synthetic_renderer_and_refuses_it_for_real_data(tmp_path, capsys):
+    from faceforge.data.synth import SynthFaces
+
+    one = build_eval_dataset("synth", length=2, synth_version=1)
+    assert torch.equal(one[1]["image"], SynthFaces("test", length=2, version=1)[1]["image"])
+    assert not torch.equal(one[1]["image"], build_eval_dataset("synth", length=2)[1]["image"])  # default: 2
+    AUDetector(AUDetector.tiny_config()).save_pretrained(tmp_path / "model")
+    out = tmp_path / "v1.json"
+    assert main(["eval", "--model", str(tmp_path / "model"), "--length", "4", "--synth-version", "1",
+                 "--out", str(out)]) == 0
+    assert "synth (renderer 1)/test (4 samples)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["synth_version"] == 1
+    assert main(["eval", "--model", str(tmp_path / "model"), "--dataset", "bp4d", "--root", str(tmp_path),
+                 "--synth-version", "1"]) == 2
+    assert "--synth-version applies to the synthetic sets" in capsys.readouterr().err
 
 
 def test_expression_accuracy_is_computed_against_the_true_labels():

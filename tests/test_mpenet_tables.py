@@ -97,4 +97,4 @@ def test_write_section_replaces_the_marked_block_and_appends_one_where_missing(t
     bare = tmp_path / "bare.md"
     bare.write_text("# Card\n")
     tables.write_section(bare, "new table")
-    assert bare.read_text() == f"# Card\n\n## Paper tables (FaceForge-Synth)\n\n{start}\nnew table\n{end}\n"
+    assert bare.read_text() == f"# Card\n\n## Paper tables (FaceForge-Synth v1)\n\n{start}\nnew table\n{end}\n"

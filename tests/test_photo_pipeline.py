@@ -454,7 +454,8 @@ def _frame_error(to_crop: np.ndarray, face_to_canvas: np.ndarray, *, margin: int
 def test_synthetic_faces_are_found_and_aligned_back_to_the_template(detector):
     errors, landmark_errors = [], []
     for k, (identity, expression, angle, scale, centre) in enumerate(PLACEMENTS):
-        r = render_face(identity=identity, expression=expression, margin=RENDER_MARGIN)
+        # Renderer 1: the bounds below are dlib's measured accuracy on its faces.
+        r = render_face(identity=identity, expression=expression, margin=RENDER_MARGIN, version=1)
         canvas = _background((400, 400), seed=k)
         g = _draw(canvas, r.image, angle=angle, scale=scale, centre=centre)
         photo = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
@@ -466,7 +467,7 @@ def test_synthetic_faces_are_found_and_aligned_back_to_the_template(detector):
         true_lm = apply_affine(g, r.landmarks)
         landmark_errors.append(float(np.linalg.norm(faces[0].landmarks - true_lm, axis=1).mean() / scale))
     errors = np.array(errors)
-    # Measured (128 px crop): frame error mean 2.0 px, max 4.5 px (case 6, disgust, where dlib's landmarks
+    # Measured (128 px crop, renderer 1): frame error mean 2.0 px, max 4.5 px (case 6, disgust, where dlib's landmarks
     # are worst); dlib's landmarks are 3.5 px from the renderer's on average, mostly along the jaw line,
     # which dlib draws higher and narrower.
     report = (

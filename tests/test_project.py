@@ -46,27 +46,45 @@ def test_console_script_is_installed_and_reports_its_version():
     assert result.returncode == 0 and result.stdout.startswith("faceforge ")
 
 
+def trained_on(name: str) -> str:
+    """The renderer ("v1" or "v2") the shipped model ``name`` was trained on, as its card's data row says (cards
+    written before renderer 2 became the default name no renderer: they were trained on renderer 1)."""
+    from faceforge import resolve
+
+    return "v2" if "FaceForge-Synth v2 (" in (resolve.HUB_CARDS / name / "README.md").read_text() else "v1"
+
+
 @pytest.mark.slow
 def test_synthetic_tab_renders_and_reads_the_face_through_the_api():
     gradio_client = pytest.importorskip("gradio_client")
     from faceforge.demo import build_app
+    from faceforge.demo.models import model_id
 
     app = build_app()
+    radio = [c["props"] for c in app.config["components"] if c["props"].get("label") == "Renderer"]
+    assert [r["value"] for r in radio] == ["v2"]  # the default renderer
     app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
     try:
         client = gradio_client.Client(app.local_url, verbose=False)
         aus = [0.0] * 18
         aus[-1] = 5.0  # AU43 on top of happiness
-        path, truth, detected, recognised = client.predict(
-            "happiness", 1.0, 1803, 0, 0, 0, False, *aus, api_name="/render_synthetic"
-        )
-        image = np.asarray(Image.open(path))
-        assert image.shape == (128, 128, 3)
+        results = {renderer: client.predict(renderer, "happiness", 1.0, 1803, 0, 0, 0, False, *aus,
+                                            api_name="/render_synthetic")
+                   for renderer in ("v2", "v1")}
+        images = {renderer: np.asarray(Image.open(result[0])).astype(int) for renderer, result in results.items()}
+        assert images["v1"].shape == images["v2"].shape == (128, 128, 3)
+        assert np.abs(images["v1"] - images["v2"]).mean() > 10  # two renderers ...
+        truth = results["v2"][1]
+        assert results["v1"][1] == truth  # ... one set of labels
         names = {c["label"] for c in truth["confidences"]}
         assert {"AU6 Cheek raiser", "AU12 Lip corner puller", "AU43 Eyes closed"} <= names
-        # The shipped models read the rendered face: a smile with closed eyes.
+        # The shipped models read a face of the renderer they were trained on: a smile with closed eyes.
+        recognised = results[trained_on(model_id("expression"))][3]
         assert recognised["label"] == "happiness"
+        detected = results[trained_on(model_id("au"))][2]
         found = {c["label"] for c in detected["confidences"] if c["confidence"] >= 0.5}
         assert {"AU12 Lip corner puller", "AU43 Eyes closed"} <= found
+        with pytest.raises(gradio_client.exceptions.AppError, match="renderer must be one of v2, v1, got 'v3'"):
+            client.predict("v3", "happiness", 1.0, 1803, 0, 0, 0, False, *aus, api_name="/render_synthetic")
     finally:
         app.close()

@@ -1,17 +1,17 @@
-"""FaceForge-Synth renderer 2 (the shaded 3-D preview): determinism, v1 untouched, exact landmarks, AU and pose
-geometry, labels independent of the renderer, the cache key and the command line."""
+"""FaceForge-Synth renderer 2 (shaded 3-D, the default): determinism, v1 kept apart and unchanged, exact landmarks,
+AU and pose geometry, labels independent of the renderer, the cache key and the command line."""
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pytest
 import torch
 
 from faceforge.data.synth import SynthFaces, SynthPairs, SynthSequences, render_face
-from faceforge.data.synth.faces import _identity, check_version
+from faceforge.data.synth import faces as synth_faces
+from faceforge.data.synth.faces import DEFAULT_RENDERER, _identity, check_version
 from faceforge.data.synth.geometry import AU_POSITION, deform
+from faceforge.data.synth.render import render
 
 IDENTITY = 1805
 LABELS = ("landmarks", "au_intensity", "au_occurrence", "expression", "intensity", "identity", "pose")
@@ -25,7 +25,7 @@ def test_v2_is_deterministic_and_differs_from_v1():
     a = render_face(identity=IDENTITY, expression="happiness", pose=(8, -4, 3), version=2)
     b = render_face(identity=IDENTITY, expression="happiness", pose=(8, -4, 3), version=2)
     assert np.array_equal(a.image, b.image) and np.array_equal(a.landmarks, b.landmarks)
-    v1 = render_face(identity=IDENTITY, expression="happiness", pose=(8, -4, 3))
+    v1 = render_face(identity=IDENTITY, expression="happiness", pose=(8, -4, 3), version=1)
     assert a.image.shape == v1.image.shape == (128, 128, 3) and a.image.dtype == np.uint8
     assert np.abs(a.image.astype(int) - v1.image.astype(int)).mean() > 10
     other_seed = render_face(identity=IDENTITY, expression="happiness", pose=(8, -4, 3), version=2, seed=1)
@@ -42,17 +42,43 @@ def test_version_is_validated():
         SynthFaces("val", length=2, version=0)
 
 
-def test_version_1_is_the_default_and_unchanged():
-    # The default is renderer 1, and it does not consult renderer 2's looks or textures at all.
-    default = SynthFaces("val", length=3)[1]
-    explicit = SynthFaces("val", length=3, version=1)[1]
+def test_version_2_is_the_default():
+    assert DEFAULT_RENDERER == 2
+    default = SynthFaces("val", length=3)
+    explicit = SynthFaces("val", length=3, version=2)
+    assert default.version == 2
     for key in ("image",) + LABELS:
-        assert torch.equal(torch.as_tensor(default[key]), torch.as_tensor(explicit[key]))
+        assert torch.equal(torch.as_tensor(default[1][key]), torch.as_tensor(explicit[1][key]))
     face = render_face(identity=IDENTITY, expression="surprise", pose=(5, 2, -3), margin=4)
-    h = hashlib.sha256(face.image.tobytes()).hexdigest()
-    assert h == hashlib.sha256(
-        render_face(identity=IDENTITY, expression="surprise", pose=(5, 2, -3), margin=4, version=1).image.tobytes()
-    ).hexdigest()
+    v2 = render_face(identity=IDENTITY, expression="surprise", pose=(5, 2, -3), margin=4, version=2)
+    assert np.array_equal(face.image, v2.image) and np.array_equal(face.landmarks, v2.landmarks)
+
+
+def test_version_1_is_unchanged_and_never_consults_renderer_2(monkeypatch):
+    # version=1 is renderer 1's own drawing (faceforge.data.synth.render), bit for bit ...
+    face = render_face(identity=IDENTITY, expression="surprise", pose=(5, 2, -3), margin=4, version=1)
+    ident, neutral = _identity(IDENTITY, 0)
+    aus = np.maximum(*synth_faces.expression_aus("surprise", 1.0))
+    lm = deform(neutral, *synth_faces.expression_aus("surprise", 1.0), scale=ident.shape.scale)
+    rng = np.random.default_rng([0, IDENTITY, 0xCA3])
+    img, landmarks = render(ident, lm, aus, (5.0, 2.0, -3.0), size=128, margin=4, noise_rng=rng)
+    assert np.array_equal(face.image, (img * 255 + 0.5).astype(np.uint8))
+    assert np.array_equal(face.landmarks, landmarks)
+    # ... and does not consult renderer 2's looks, textures or drawing at all.
+    before = SynthFaces("val", length=3, version=1)[1]
+
+    def renderer_2(*args, **kwargs):
+        raise AssertionError("renderer 1 called into renderer 2")
+
+    monkeypatch.setattr(synth_faces, "render3d", renderer_2)
+    monkeypatch.setattr(synth_faces, "sample_look", renderer_2)
+    after = SynthFaces("val", length=3, version=1)[1]
+    for key in ("image",) + LABELS:
+        assert torch.equal(torch.as_tensor(before[key]), torch.as_tensor(after[key]))
+    again = render_face(identity=IDENTITY, expression="surprise", pose=(5, 2, -3), margin=4, version=1)
+    assert np.array_equal(again.image, face.image)
+    with pytest.raises(AssertionError, match="renderer 2"):
+        render_face(identity=IDENTITY)  # the default does go through the patched renderer 2
 
 
 def test_landmarks_are_v1s_projection_for_every_pose():
@@ -167,18 +193,25 @@ def test_deform_is_shared_with_v1():
 
 def test_cache_key_names_the_renderer(tmp_path, monkeypatch):
     from faceforge.data.cache import cache_name, cached_synth
+    from faceforge.data.synth.render3d import REVISION
 
-    assert cache_name("val", 128, 6, 0) == "synth-v2-val-128-6-0"  # renderer 1 keeps its existing names
-    assert "-r2." in cache_name("val", 128, 6, 0, version=2)
+    assert cache_name("val", 128, 6, 0, version=1) == "synth-v2-val-128-6-0"  # renderer 1 keeps its existing names
+    # The default (None) is renderer 2's name.
+    v2_name = f"synth-v2-r2.{REVISION}-val-128-6-0"
+    assert cache_name("val", 128, 6, 0) == cache_name("val", 128, 6, 0, version=None) == v2_name
+    assert cache_name("val", 128, 6, 0, version=2) == v2_name
     with pytest.raises(ValueError, match="renderer version"):
         cache_name("val", 128, 6, 0, version=5)
     monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))
-    cached = cached_synth("val", size=32, length=2, num_workers=0, version=2)
+    cached = cached_synth("val", size=32, length=2, num_workers=0)  # the default renderer, 2
     direct = SynthFaces("val", size=32, length=2, version=2)
-    assert "-r2." in cached.folder.name
+    assert f"-r2.{REVISION}-" in cached.folder.name
     assert (cached[1]["image"] - direct[1]["image"]).abs().max() <= 0.5 / 255 + 1e-6
-    v1 = cached_synth("val", size=32, length=2, num_workers=0)
+    assert cached_synth("val", size=32, length=2, num_workers=0, version=2).folder == cached.folder
+    v1 = cached_synth("val", size=32, length=2, num_workers=0, version=1)
     assert v1.folder != cached.folder and "-r2." not in v1.folder.name
+    first = SynthFaces("val", size=32, length=2, version=1)
+    assert (v1[1]["image"] - first[1]["image"]).abs().max() <= 0.5 / 255 + 1e-6
 
 
 def test_synth_command_renders_v2(tmp_path, capsys):
@@ -189,6 +222,12 @@ def test_synth_command_renders_v2(tmp_path, capsys):
     out = tmp_path / "v2.png"
     assert main(["synth", "--grid", str(out), "--identities", "1", "--size", "32", "--version", "2"]) == 0
     assert np.asarray(Image.open(out)).shape == (8 * 32, 78 + 32, 3)
+    # Without --version the sheet comes from the default renderer, 2; --version 1 draws another one.
+    default, v1 = tmp_path / "default.png", tmp_path / "v1.png"
+    assert main(["synth", "--grid", str(default), "--identities", "1", "--size", "32"]) == 0
+    assert main(["synth", "--grid", str(v1), "--identities", "1", "--size", "32", "--version", "1"]) == 0
+    assert np.array_equal(np.asarray(Image.open(default)), np.asarray(Image.open(out)))
+    assert not np.array_equal(np.asarray(Image.open(v1)), np.asarray(Image.open(out)))
     with pytest.raises(SystemExit):
         main(["synth", "--grid", str(out), "--version", "3"])
     capsys.readouterr()

@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model folder, Hub repo id, or a shipped name (au-detector, au-evaluator, ...)")
     p.add_argument("--dataset", default="synth", help="synth, synth-peak, synth-weak, or a prepared dataset name")
     p.add_argument("--root", default=None, help="prepared dataset folder (real datasets)")
+    p.add_argument("--synth-version", type=int, choices=(1, 2), default=None,
+                   help="FaceForge-Synth renderer of the synthetic sets: 2 (shaded 3-D, the default) or 1 (2-D, what "
+                        "the shipped MPENet and MPEGAN were trained on)")
     p.add_argument("--split", default="test")
     p.add_argument("--length", type=int, default=None, help="number of synthetic samples (default: the split's)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -36,11 +39,15 @@ def _clean(value):
 def run(args: argparse.Namespace) -> int:
     import faceforge
     from faceforge.errors import FaceForgeError
-    from faceforge.evaluation import build_eval_dataset, evaluate, evaluator_takes_au_evaluator
+    from faceforge.evaluation import SYNTH_SETS, build_eval_dataset, evaluate, evaluator_takes_au_evaluator
     from faceforge.metrics.classification import format_table
 
     model = faceforge.from_pretrained(args.model)
-    dataset = build_eval_dataset(args.dataset, split=args.split, root=args.root, length=args.length)
+    if args.synth_version is not None and args.dataset not in SYNTH_SETS:
+        raise FaceForgeError(f"--synth-version applies to the synthetic sets ({', '.join(SYNTH_SETS)}), not "
+                             f"{args.dataset}")
+    dataset = build_eval_dataset(args.dataset, split=args.split, root=args.root, length=args.length,
+                                 synth_version=args.synth_version)
     kwargs = {}
     if args.au_evaluator is not None:
         if not evaluator_takes_au_evaluator(model.config.model_type):
@@ -50,12 +57,15 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device,
                       **kwargs)
     percent, digits = result.pop("percent", True), result.pop("digits", 2)
-    print(f"{model.config.model_type} {args.model} on {args.dataset}/{args.split} "
+    renderer = f" (renderer {dataset.version})" if args.dataset in SYNTH_SETS else ""
+    print(f"{model.config.model_type} {args.model} on {args.dataset}{renderer}/{args.split} "
           f"({result['details']['samples']} samples){', %' if percent else ''}:")
     print(format_table(result["table"], percent=percent, digits=digits, corner=args.dataset))
     out = args.out or Path(f"eval-{args.dataset}-{args.split}.json")
     payload = {"model": str(args.model), "model_type": model.config.model_type, "dataset": args.dataset,
                "split": args.split, **result}
+    if args.dataset in SYNTH_SETS:
+        payload["synth_version"] = dataset.version
     out.write_text(json.dumps(_clean(payload), indent=2) + "\n")
     print(f"wrote {out}")
     return 0

@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--intensity", type=float, default=1.0, help="expression intensity in [0, 1]")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="identities from this split")
     p.add_argument("--seed", type=int, default=0, help="face-set seed")
-    p.add_argument("--version", type=int, default=1, choices=(1, 2),
-                   help="renderer: 1 = 2-D polygons (default, what the shipped models were trained on), "
-                        "2 = shaded 3-D faces with skin texture and a camera (preview)")
+    p.add_argument("--version", type=int, default=None, choices=(1, 2),
+                   help="renderer: 2 = shaded 3-D faces with skin texture and a camera (the default), "
+                        "1 = the first renderer, 2-D polygons")
     p.add_argument("--compare", action="store_true",
                    help="instead: renderer 1 and 2 side by side (rows of test identities, a v1 | v2 pair per "
                         "expression, some heads turned)")
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceforge.data.synth.faces import DEFAULT_RENDERER
     from faceforge.data.synth.sheet import comparison_sheet, contact_sheet
 
     if args.identities < 1:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         sheet = comparison_sheet(size=args.size, seed=args.seed, poses=COMPARE_POSES)
     else:
         sheet = contact_sheet(identities=args.identities, size=args.size, intensity=args.intensity,
-                              split=args.split, seed=args.seed, version=args.version)
+                              split=args.split, seed=args.seed, version=args.version or DEFAULT_RENDERER)
     args.grid.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.grid)
     print(f"wrote {args.grid} ({sheet.width}x{sheet.height})")

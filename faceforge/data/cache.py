@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, Dataset
 
 LABEL_KEYS = ("landmarks", "au_intensity", "au_occurrence", "expression", "intensity", "identity", "pose")
@@ -72,12 +73,16 @@ def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = No
     workers = (os.cpu_count() or 1) if num_workers is None else num_workers
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
     pos = 0
-    for batch in loader:
-        b = batch["image"].shape[0]
-        images[pos : pos + b] = (batch["image"].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
-        for k in LABEL_KEYS:
-            labels[k].append(np.asarray(batch[k]))
-        pos += b
+    # One BLAS thread per rendering process (the workers are forked inside this block and inherit it): with one
+    # worker per core, each renderer-2 face's small matrix products would otherwise start a thread pool over every
+    # core, oversubscribing the machine several times over.
+    with threadpool_limits(1):
+        for batch in loader:
+            b = batch["image"].shape[0]
+            images[pos : pos + b] = (batch["image"].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+            for k in LABEL_KEYS:
+                labels[k].append(np.asarray(batch[k]))
+            pos += b
     images.flush()
     np.savez(folder / "labels.npz", **{k: np.concatenate(v) for k, v in labels.items()})
     (folder / "meta.json").write_text(json.dumps({"length": n, "size": [int(h), int(w)]}))
@@ -85,27 +90,30 @@ def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = No
     return folder
 
 
-def cache_name(split: str, size: int, length: int, seed: int, version: int = 1, **synth_kwargs) -> str:
+def cache_name(split: str, size: int, length: int, seed: int, version: int | None = None, **synth_kwargs) -> str:
     """The cache folder name of a rendered split: every argument and the renderer's version and revision.
 
     Renderer 1 keeps the names it always had (``synth-v<revision>-...``); renderer 2 adds ``-r2.<revision>``.
     """
-    from faceforge.data.synth.faces import RENDER_VERSION, check_version
+    from faceforge.data.synth.faces import DEFAULT_RENDERER, RENDER_VERSION, check_version
     from faceforge.data.synth.render3d import REVISION
 
+    version = DEFAULT_RENDERER if version is None else version
     renderer = "" if check_version(version) == 1 else f"-r2.{REVISION}"
     extra = "".join(f"-{k}={v}" for k, v in sorted(synth_kwargs.items())).replace(" ", "")
     return f"synth-v{RENDER_VERSION}{renderer}-{split}-{size}-{length}-{seed}{extra}"
 
 
 def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed: int = 0, hflip: bool = False,
-                 num_workers: int | None = None, root: Path | None = None, version: int = 1,
+                 num_workers: int | None = None, root: Path | None = None, version: int | None = None,
                  **synth_kwargs) -> ArrayFaces:
     """``SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)`` rendered
     once into the cache (a folder named by every argument and the renderer version, ``cache_name``), returned
-    as ``ArrayFaces``. ``version``: the renderer, 1 (default) or 2 (the shaded 3-D preview)."""
+    as ``ArrayFaces``. ``version``: the renderer, 2 (shaded 3-D) or 1 (2-D polygons); None: the default (2)."""
     from faceforge.data.synth import SynthFaces
+    from faceforge.data.synth.faces import DEFAULT_RENDERER
 
+    version = DEFAULT_RENDERER if version is None else version
     dataset = SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)
     folder = (root or cache_root()) / cache_name(split, size, len(dataset), seed, version, **synth_kwargs)
     if not (folder / "done").is_file():

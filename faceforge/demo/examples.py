@@ -1,7 +1,7 @@
 """Example pictures of the app, written once into the faceforge cache (nothing is downloaded).
 
 * ``synthetic-group.png``: two FaceForge-Synth test identities (happy and surprised) as portraits on one
-  textured canvas, at two sizes: a "photo" with two faces, made by the renderer.
+  textured canvas, at two sizes: a "photo" with two faces, made by the renderer (``RENDERER``).
 * ``synthetic-aligned.png``: one aligned 128x128 FaceForge-Synth test face (use with "aligned face").
 * ``astronaut.png``: a real photograph, scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain).
 """
@@ -16,7 +16,8 @@ from PIL import Image
 
 from faceforge.data.cache import cache_root
 
-EXAMPLES_VERSION = 1  # bump when the pictures change
+EXAMPLES_VERSION = 2  # bump when the pictures change (2: the synthetic pictures come from renderer 2)
+RENDERER = 2  # the FaceForge-Synth renderer of the synthetic pictures (changing it changes them: bump the above)
 
 
 def _group_photo() -> np.ndarray:
@@ -29,7 +30,8 @@ def _group_photo() -> np.ndarray:
     photo = Image.fromarray(canvas)
     for identity, expression, side, (x, y) in ((1812, "happiness", 208, (14, 46)),
                                                 (1877, "surprise", 176, (262, 70))):
-        face = render_face(identity=identity, expression=expression, intensity=1.0, margin=32, pose=(8, 0, -4))
+        face = render_face(identity=identity, expression=expression, intensity=1.0, margin=32, pose=(8, 0, -4),
+                           version=RENDERER)
         photo.paste(Image.fromarray(face.image).resize((side, side), Image.Resampling.LANCZOS), (x, y))
     return np.asarray(photo)
 
@@ -37,7 +39,7 @@ def _group_photo() -> np.ndarray:
 def _aligned_face() -> np.ndarray:
     from faceforge.data.synth import render_face
 
-    return render_face(identity=1843, expression="happiness", intensity=0.9).image
+    return render_face(identity=1843, expression="happiness", intensity=0.9, version=RENDERER).image
 
 
 def _astronaut() -> np.ndarray:

@@ -98,8 +98,8 @@ def build_restore_tab() -> None:
     gr.Markdown(
         "x8 face super-resolution guided by facial landmarks and action units (MPENet / MPEGAN, Zhang and Liu). "
         "Every face is found (dlib), aligned onto faceforge's 128x128 template, restored from 16x16 and pasted "
-        "back. The shipped weights are trained on FaceForge-Synth only (see the model cards): real photos are "
-        "outside their training data."
+        "back. The shipped weights are trained on FaceForge-Synth only (renderer 1, the 2-D faces; see the model "
+        "cards): real photos are outside their training data."
     )
     with gr.Row():
         with gr.Column(scale=1):

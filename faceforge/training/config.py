@@ -63,6 +63,7 @@ class RunConfig:
     dataset: str = "synth"  # synth, or a real dataset prepared with `faceforge prepare NAME --out ROOT`
     data_root: str = ""  # the prepared cache folder (unused for synth)
     fold: str = ""  # the dataset's fold or protocol ("" = its default)
+    synth_version: int = 2  # FaceForge-Synth renderer: 2 (shaded 3-D, the default) or 1 (2-D, the first one)
     # numerics
     mixed_precision: MixedPrecision = "no"
     clip_grad: float = 0.0  # max global grad norm per optimizer update; 0 = no clipping
@@ -95,6 +96,8 @@ class RunConfig:
                      "keep_checkpoints", "sample_every", "sample_count", "eval_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if isinstance(self.synth_version, bool) or self.synth_version not in (1, 2):
+            raise ConfigError(f"synth_version must be 1 or 2, got {self.synth_version!r}")
         if self.epochs < 0 or self.clip_grad < 0:
             raise ConfigError("epochs and clip_grad must be >= 0")
         if not 0 <= self.ema_decay < 1:

@@ -234,4 +234,6 @@ class Task:
         if isinstance(fold, str) and fold.isdigit():
             fold = int(fold)
         root = self.run.data_root or None
+        if self.run.dataset == "synth":
+            kwargs.setdefault("version", self.run.synth_version)
         return build_dataset(self.run.dataset, root=root, split=split, fold=fold, **kwargs)

@@ -3,9 +3,9 @@
 The faces are drawn around faceforge's canonical 128x128 template (``faceforge.face.template``), so the
 mean neutral frontal face of the set *is* the alignment template that real photos are aligned onto.
 
-Two renderers draw the same samples (``version=``): 1, the default, 2-D polygons (``render``); 2, a preview,
-a shaded 3-D height field with skin texture and a camera (``render3d``, ``textures``). Labels and landmarks
-are the same under both.
+Two renderers draw the same samples (``version=``): 2, the default, a shaded 3-D height field with skin
+texture and a camera (``render3d``, ``textures``); 1, the first renderer, 2-D polygons (``render``), kept so that
+figures of models trained on it can be reproduced. Labels and landmarks are the same under both.
 """
 
 from faceforge.data.synth.appearance import Identity, sample_identity

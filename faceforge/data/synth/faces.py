@@ -42,11 +42,11 @@ PEAK_AUS: dict[str, dict[int, float]] = {
 # caches of rendered faces (faceforge.data.cache) are rebuilt.
 RENDER_VERSION = 2
 
-# The renderers: 1 = the 2-D polygon renderer (faceforge.data.synth.render, what the shipped models were trained
-# on), 2 = the shaded 3-D height-field renderer with skin texture and a camera (faceforge.data.synth.render3d,
-# a preview). Samples have the same labels under both.
+# The renderers: 2 = the shaded 3-D height-field renderer with skin texture and a camera
+# (faceforge.data.synth.render3d, the default); 1 = the first, 2-D polygon renderer (faceforge.data.synth.render),
+# kept so that figures of models trained on it can be reproduced. Samples have the same labels under both.
 RENDERERS = (1, 2)
-DEFAULT_RENDERER = 1
+DEFAULT_RENDERER = 2
 
 SPLITS = ("train", "val", "test")
 N_IDENTITIES = {"train": 1600, "val": 200, "test": 200}
@@ -163,7 +163,7 @@ def render_face(
         margin: extra border in output pixels on every side.
         seed: face-set seed (identities differ between seeds) and camera-noise seed.
         noise: add the identity's camera noise (v2: sensor noise and JPEG compression).
-        version: the renderer, 1 (2-D polygons, the default) or 2 (shaded 3-D height field, a preview).
+        version: the renderer, 2 (shaded 3-D height field, the default) or 1 (the first, 2-D polygons).
 
     Returns:
         RenderedFace with a uint8 image and exact landmarks.
@@ -251,7 +251,7 @@ class SynthFaces(_SynthBase):
         expressions: restrict to these expression names (default all eight, uniformly).
         max_pose: pose drawn uniformly in +- these degrees (yaw, pitch, roll).
         noise: camera noise on/off.
-        version: the renderer, 1 (default) or 2 (the shaded 3-D preview); labels are the same under both.
+        version: the renderer, 2 (shaded 3-D, the default) or 1 (2-D polygons); labels are the same under both.
     """
 
     def __init__(self, split: str = "train", *, size: int = 128, margin: int = 0, length: int | None = None,

@@ -42,7 +42,7 @@ from faceforge.data.synth.render import catmull_rom
 from faceforge.data.synth.textures import Look, background, texture
 
 # Bumped whenever a change to this renderer changes its pixels, so caches of v2 faces are rebuilt.
-REVISION = 1
+REVISION = 2
 
 F32 = np.float32
 _SS = 2  # mask supersampling
@@ -282,7 +282,7 @@ def render3d(
     chin_c = L[8] + [0, -7 * s]
     Z += (look.chin + 2.0 * a[17]) * s * _gauss(X, Y, chin_c, 6 * s, 4.5 * s)
     _groove(Z, np.array([L[33] + [0, 1 * s], (L[33] + L[51]) / 2]), 0.8 * s, 1.0 * s)  # philtrum
-    _groove(Z, L[[58, 57, 56]] + [0, 3.5 * s], (1.0 + 1.2 * a[17] + 0.6 * a[24]) * s, 1.3 * s)  # mentolabial sulcus
+    _groove(Z, L[[58, 57, 56]] + [0, 5.0 * s], (0.7 + 1.2 * a[17] + 0.6 * a[24]) * s, 1.3 * s)  # mentolabial sulcus
     # AU relief.
     age = ident.age
     brow_top = L[17:27, 1].min()
@@ -310,7 +310,7 @@ def render3d(
         yv = L[27, 1] + (2 + 2.4 * row) * s
         _groove(Z, np.array([[L[27, 0] - 4 * s, yv + 0.6 * s], [L[27, 0], yv], [L[27, 0] + 4 * s, yv + 0.6 * s]]),
                 0.8 * s * a[9], 0.6 * s)
-    fold = 0.25 + 0.4 * age + 1.0 * a[12] + 0.8 * a[10] + 0.6 * a[9] + 0.3 * a[6]
+    fold = 0.1 + 0.25 * age + 1.0 * a[12] + 0.8 * a[10] + 0.6 * a[9] + 0.3 * a[6]
     for wing, corner, side in ((L[31], L[48], -1), (L[35], L[54], 1)):
         start, end = wing + [side * 3.0 * s, -2.0 * s], corner + [side * 3.5 * s, 2.5 * s]
         mid = (start + end) / 2 + [side * 3.0 * s, 0]
@@ -347,7 +347,7 @@ def render3d(
         beard = beard * _smooth01(pores * 0.6 + 0.2) * look.stubble
         albedo = albedo * (1 - 0.55 * beard[..., None]) + 0.55 * beard[..., None] * _lin(ident.hair) * 0.6
     # Lips, with a darker line where they meet.
-    lip_c = (0.7 * _lin(ident.lips) + 0.3 * skin_c * np.array([0.8, 0.6, 0.6], F32)) * 0.9 * (1 + 0.08 * mid[..., None])
+    lip_c = _lin(ident.lips) * np.array([0.95, 0.72, 0.75], F32) * (1 + 0.08 * mid[..., None])
     lips_soft = ndimage.gaussian_filter(lips, 0.5 * s) * (1 - mouth)
     albedo = albedo * (1 - lips_soft[..., None]) + lip_c * lips_soft[..., None]
     seam = mk.line(catmull_rom(L[[48, 60, 61, 62, 63, 64, 54]], closed=False, steps=4), 0.9 * s)
@@ -388,7 +388,7 @@ def render3d(
         iris_c = iris_c * (1 - 0.55 * _smooth01((rr - 0.8) / 0.2))[..., None]  # limbal ring
         pupil = _smooth01((0.4 - rr) / 0.08)
         iris_a = _smooth01((1.0 - rr) / 0.08)
-        sclera = np.array([0.52, 0.49, 0.46], F32) * (1 - 0.12 * _smooth01(np.abs(dx) / (0.5 * ew)))[..., None]
+        sclera = np.array([0.62, 0.58, 0.54], F32) * (1 - 0.12 * _smooth01(np.abs(dx) / (0.5 * ew)))[..., None]
         col = sclera * (1 - iris_a[..., None]) + iris_c * iris_a[..., None]
         col = col * (1 - pupil[..., None]) + 0.01 * pupil[..., None]
         col = col * (0.55 + 0.45 * _smooth01((dy + 0.25 * ew) / (0.3 * ew)))[..., None]  # the upper lid's shadow
@@ -464,7 +464,7 @@ def render3d(
         colour = colour + (1.2 * glint)[..., None] * key_c
     # Body layers (not part of the height field): lit flat, shaded under the chin.
     jaw_y = np.interp(X, L[2:15, 0], L[2:15, 1])  # the head's shadow on the neck, darkest under the jaw
-    neck_shade = 0.08 + 0.3 * _smooth01((Y - jaw_y) / (40 * s)) + 0.06 * _smooth01((Y - jaw_y) / (4 * s))
+    neck_shade = 0.04 + 0.3 * _smooth01((Y - jaw_y - 3 * s) / (40 * s)) + 0.04 * _smooth01((Y - jaw_y) / (6 * s))
     body = (skin_c * neck_shade[..., None] * neck[..., None] + fabric * (0.6 + 0.06 * mid[..., None])
             * clothes[..., None] * (1 - neck[..., None]))
     body = body * (0.6 + 0.4 * strength)
@@ -510,7 +510,7 @@ def render3d(
     # identity's exposure error and white balance.
     lum = np.array([0.2126, 0.7152, 0.0722], F32)
     metered = float((colour @ lum * face).sum() / max(face.sum(), 1.0))
-    target = 0.55 * float(skin_c @ lum) + 0.04
+    target = 0.5 * float(skin_c @ lum) + 0.07
     gain = float(np.clip(target / max(metered, 1e-4), 0.5, 2.0))
     img = img * (gain * 2.0 ** look.exposure) * np.array([look.white_balance[0], 1.0, look.white_balance[1]], F32)
     img = np.stack([ndimage.gaussian_filter(img[..., c], look.defocus * s) for c in range(3)], -1)

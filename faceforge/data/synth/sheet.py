@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from faceforge.data.synth.faces import render_face, split_identities
+from faceforge.data.synth.faces import DEFAULT_RENDERER, render_face, split_identities
 from faceforge.face.expressions import EXPRESSIONS
 from faceforge.face.landmarks import GROUPS
 
@@ -31,7 +31,7 @@ def draw_landmarks(image: np.ndarray, landmarks: np.ndarray, *, zoom: int = 4) -
 
 def contact_sheet(
     *, identities: int = 6, size: int = 128, intensity: float = 1.0, split: str = "test", seed: int = 0,
-    version: int = 1,
+    version: int = DEFAULT_RENDERER,
 ) -> Image.Image:
     """Rows of the eight expressions (neutral first) x columns of identities from ``split``, labelled;
     ``version`` picks the renderer (1 or 2)."""

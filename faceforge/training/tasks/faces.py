@@ -16,14 +16,17 @@ def face_split(task: Task, split: str, *, length: int | None = None, hflip: bool
     if task.run.dataset == "synth":
         from faceforge.data.cache import cached_synth
 
-        return cached_synth(split, length=length, hflip=hflip, **synth_kwargs)
+        return cached_synth(split, length=length, hflip=hflip, version=task.run.synth_version, **synth_kwargs)
     return task.dataset(split)
 
 
 def dataset_card_name(task: Task) -> tuple[str, str]:
     """(Hub dataset id or name, human description) of the run's training data."""
     if task.run.dataset == "synth":
-        return "faceforge/faceforge-synth", "FaceForge-Synth (procedural faces rendered by faceforge; no photographs)"
+        renderer = {1: "renderer 1, 2-D polygons", 2: "renderer 2, shaded 3-D"}[task.run.synth_version]
+        return ("faceforge/faceforge-synth",
+                f"FaceForge-Synth v{task.run.synth_version} ({renderer}: procedural faces rendered by faceforge; "
+                "no photographs)")
     return task.run.dataset, f"{task.run.dataset} prepared with `faceforge prepare` (fold {task.run.fold or 'default'})"
 
 
