@@ -34,10 +34,9 @@ def build_eval_dataset(name: str, *, split: str = "test", root: str | None = Non
     ``synth_version``: FaceForge-Synth's renderer for the synthetic sets (None: the default, 2)."""
     if name in SYNTH_SETS:
         from faceforge.data.synth import SynthFaces
-        from faceforge.data.synth.faces import DEFAULT_RENDERER
+        from faceforge.data.synth.faces import check_version
 
-        version = DEFAULT_RENDERER if synth_version is None else synth_version
-        return SynthFaces(split, size=size, length=length, version=version, **SYNTH_SETS[name])
+        return SynthFaces(split, size=size, length=length, version=check_version(synth_version), **SYNTH_SETS[name])
     from faceforge.data.datasets import build_dataset
 
     return build_dataset(name, root=root, split=split)

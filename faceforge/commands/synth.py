@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceforge.data.synth.faces import DEFAULT_RENDERER
+    from faceforge.data.synth.faces import check_version
     from faceforge.data.synth.sheet import comparison_sheet, contact_sheet
 
     if args.identities < 1:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         sheet = comparison_sheet(size=args.size, seed=args.seed, poses=COMPARE_POSES)
     else:
         sheet = contact_sheet(identities=args.identities, size=args.size, intensity=args.intensity,
-                              split=args.split, seed=args.seed, version=args.version or DEFAULT_RENDERER)
+                              split=args.split, seed=args.seed, version=check_version(args.version))
     args.grid.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.grid)
     print(f"wrote {args.grid} ({sheet.width}x{sheet.height})")

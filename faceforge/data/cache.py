@@ -95,10 +95,9 @@ def cache_name(split: str, size: int, length: int, seed: int, version: int | Non
 
     Renderer 1 keeps the names it always had (``synth-v<revision>-...``); renderer 2 adds ``-r2.<revision>``.
     """
-    from faceforge.data.synth.faces import DEFAULT_RENDERER, RENDER_VERSION, check_version
+    from faceforge.data.synth.faces import RENDER_VERSION, check_version
     from faceforge.data.synth.render3d import REVISION
 
-    version = DEFAULT_RENDERER if version is None else version
     renderer = "" if check_version(version) == 1 else f"-r2.{REVISION}"
     extra = "".join(f"-{k}={v}" for k, v in sorted(synth_kwargs.items())).replace(" ", "")
     return f"synth-v{RENDER_VERSION}{renderer}-{split}-{size}-{length}-{seed}{extra}"
@@ -111,9 +110,9 @@ def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed
     once into the cache (a folder named by every argument and the renderer version, ``cache_name``), returned
     as ``ArrayFaces``. ``version``: the renderer, 2 (shaded 3-D) or 1 (2-D polygons); None: the default (2)."""
     from faceforge.data.synth import SynthFaces
-    from faceforge.data.synth.faces import DEFAULT_RENDERER
+    from faceforge.data.synth.faces import check_version
 
-    version = DEFAULT_RENDERER if version is None else version
+    version = check_version(version)
     dataset = SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)
     folder = (root or cache_root()) / cache_name(split, size, len(dataset), seed, version, **synth_kwargs)
     if not (folder / "done").is_file():

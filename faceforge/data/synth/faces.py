@@ -56,8 +56,10 @@ DEFAULT_LENGTH = {"train": 24000, "val": 2000, "test": 2000}
 MAX_POSE = (12.0, 8.0, 6.0)  # yaw, pitch, roll in degrees (uniform in +-)
 
 
-def check_version(version: int) -> int:
-    """``version`` as an int, or a ValueError naming the renderers."""
+def check_version(version: int | None) -> int:
+    """``version`` as an int (None: the default renderer), or a ValueError naming the renderers."""
+    if version is None:
+        return DEFAULT_RENDERER
     if isinstance(version, bool) or version not in RENDERERS:
         raise ValueError(f"renderer version must be one of {RENDERERS} (1: 2-D polygons, 2: shaded 3-D), "
                          f"got {version!r}")
