@@ -1,26 +1,33 @@
-"""MPENet's paper tables (Tables 1-4 of Zhang and Liu, IJCB 2022), measured on the FaceForge-Synth test split.
+"""MPENet's paper tables (Tables 1-4 of Zhang and Liu, IJCB 2022) on the FaceForge-Synth test split, every figure
+with a 95% bootstrap interval and every "A beats B" claim checked on the paired interval of the difference.
 
-    python benchmarks/mpenet_tables.py [--runs runs] [--baseline runs/mpenet-baseline/model] [--length 2000]
-                                       [--json benchmarks/results/mpenet_tables.json] [--only NAME ...]
+    python benchmarks/mpenet_tables.py [--runs runs] [--model NAME=FOLDER ...] [--length 2000] [--val-length 500]
+                                       [--au-evaluator au-evaluator-robust] [--sharp-evaluator au-evaluator]
+                                       [--resamples 1000] [--json benchmarks/results/mpenet_tables.json]
                                        [--update] [--from-json]
 
-Models: the shipped ``mpenet`` and ``mpegan`` (``hub_cards/``) for Tables 1-3, and the ablation variants in
-``RUNS/mpenet-{baseline,landmarks,landmarks_aus,full}/model`` for Table 4; every row of Table 4 trains for the
-same iterations, as the paper's ablation does (``bash train/ablation_mpenet.sh STEPS`` trains all four into
-``runs/ablation-STEPS``; ``bash train/ship_mpenet.sh`` trains them at the shipped schedule into ``runs/``, where
-a missing ``mpenet-full`` run means the shipped ``mpenet``). The "Recurrent baseline" row of Tables 1-2 is
-``--baseline`` (or Table 4's baseline), shown only when it trained for as many iterations as the shipped
-MPENet. ``--only NAME ...`` measures some models (``mpenet``, ``mpegan``, ``recurrent_baseline`` or a variant)
-and keeps the other figures of ``--json``. Every face of
-the identity-disjoint test split is centre-aligned at 128x128, brought down to 16x16 by MATLAB bicubic and
-restored (:func:`faceforge.evaluation.evaluate_super_resolution`). PSNR and SSIM are on the Y channel; AU F1
-and accuracy (%) are measured on the restored faces by the shipped AU *evaluator* (a ResNet-10t trained apart
-from the AU detector that supervises MPENet), with the HR faces' own AU F1 as the ceiling.
+Models (a missing one is reported and left out): the shipped ``mpenet`` and ``mpegan``; the recurrent baseline
+without priors and the other Table 4 variants in ``RUNS/mpenet-{baseline,landmarks,landmarks_aus,full}/model``
+(``bash train/ship_mpenet.sh``; a missing ``mpenet-full`` means the shipped ``mpenet``); the paper's cheaper
+comparisons SRCNN and VDSR in ``RUNS/srcnn/model`` and ``RUNS/vdsr/model``, trained on the same faces and
+schedule. ``--model NAME=FOLDER`` points any of them elsewhere (e.g. ``mpenet=runs/mpenet-full/model`` before a
+run is published). The baseline row of Tables 1-2 is shown only when it trained as long as MPENet.
 
-Prints Markdown tables and the issue's goals (MPENet >= 3.5 dB over bicubic, >= 5 AU F1 points over bicubic,
-every ablation row no worse than the one before), and writes every number to ``--json``. ``--update`` also
-writes the tables into the README and the ``mpenet`` / ``mpegan`` model cards, between the markers
-``<!-- mpenet-tables -->`` and ``<!-- /mpenet-tables -->`` (added at the end of a card that has none).
+Faces: the identity-disjoint test split of the renderer the shipped MPENet was trained on (``synth_version`` of
+``train/configs/mpenet_cpu.yaml``), centre-aligned at 128x128, brought down to 16x16 by MATLAB bicubic (8-bit)
+and restored (:func:`faceforge.evaluation.score_super_resolution`). PSNR and SSIM on the Y channel. AU columns:
+the robust AU evaluator (``--au-evaluator``, trained apart from the AU supervisor on faces degraded like these)
+gives mean ROC-AUC and average precision over the AUs (threshold-free), F1 at 0.5 and at per-AU thresholds chosen
+on the first ``--val-length`` validation faces restored by the same model, and accuracy beside the accuracy of
+answering "no AU" everywhere; the sharp evaluator (``--sharp-evaluator``, trained on sharp faces only) adds a
+stricter AUC / AP pair. Intervals: percentile bootstrap over the test faces (``--resamples``), the same draws for
+every model, so rows compare pairwise (``faceforge.metrics.BootstrapTable``).
+
+Prints Markdown tables and the goals of the AU-measurement work (HR AUC >= 0.95; bicubic clearly below HR; MPENet
+above bicubic and the baseline in AU AP and AUC with non-overlapping intervals; a third of the bicubic-to-HR AP
+gap recovered; PSNR gain >= +1.73 dB; MPENet above SRCNN and VDSR), writes every cell and comparison to ``--json``,
+and with ``--update`` writes the tables into the README and the ``mpenet`` / ``mpegan`` cards between the
+markers ``<!-- mpenet-tables -->`` and ``<!-- /mpenet-tables -->``.
 """
 
 from __future__ import annotations
@@ -32,14 +39,26 @@ import time
 from pathlib import Path
 
 import faceforge
-from faceforge.data.synth import SynthFaces
-from faceforge.evaluation import evaluate_super_resolution
-from faceforge.modeling import ModelLoadError
+from faceforge.metrics.bootstrap import BootstrapTable, Interval, difference_sentence
 
+ROOT = Path(__file__).resolve().parents[1]
+MARKERS = ("<!-- mpenet-tables -->", "<!-- /mpenet-tables -->")
 ABLATION = [("baseline", "baseline"), ("+landmarks", "landmarks"), ("+AUs", "landmarks_aus"),
             ("+AU attention maps (MPENet)", "full")]
-COLUMNS = ("PSNR", "SSIM", "AU F1", "AU Acc")
-DEFAULT_BASELINE = Path("runs/mpenet-baseline/model")
+COLUMNS = ("PSNR", "SSIM", "AU AUC", "AU AP", "AU F1", "AU F1 (val thr.)", "AU Acc", "AU AUC (sharp)",
+           "AU AP (sharp)")
+SHORT_COLUMNS = ("PSNR", "SSIM", "AU AUC", "AU AP")
+DIGITS = {"PSNR": 2, "SSIM": 4, "AU AUC": 3, "AU AP": 3, "AU AUC (sharp)": 3, "AU AP (sharp)": 3}
+COMPARED = ("PSNR", "SSIM", "AU AUC", "AU AP")
+PSNR_GOAL = 1.73  # dB over bicubic: what the renderer-1 MPENet reached
+AP_GAP_GOAL = 1 / 3
+
+
+def synth_version() -> int:
+    """The renderer the shipped MPENet was trained on (one place: its CPU config)."""
+    import yaml
+
+    return int(yaml.safe_load((ROOT / "train" / "configs" / "mpenet_cpu.yaml").read_text())["synth_version"])
 
 
 def iterations(model_folder: str) -> int | None:
@@ -55,164 +74,257 @@ def shipped_iterations(name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def fmt(row: dict) -> str:
-    cells = [f"{row['PSNR']:.2f}" if "PSNR" in row else "-", f"{row['SSIM']:.4f}" if "SSIM" in row else "-",
-             f"{row['AU F1']:.2f}" if "AU F1" in row else "-", f"{row['AU Acc']:.2f}" if "AU Acc" in row else "-"]
-    return " | ".join(cells)
+def trained_renderer(source: str) -> int | None:
+    """The FaceForge-Synth renderer a model was trained on: its run's ``config.yaml`` (a run's ``model/`` folder)
+    or the "FaceForge-Synth vN" of its card (a shipped model); None if neither says."""
+    from faceforge.resolve import HUB_CARDS
+
+    folder = Path(source) if Path(source).is_dir() else HUB_CARDS / source
+    config = folder.parent / "config.yaml"
+    if config.is_file():
+        import yaml
+
+        return int(yaml.safe_load(config.read_text()).get("synth_version", 1))
+    card = folder / "README.md"
+    found = re.search(r"FaceForge-Synth v(\d)", card.read_text()) if card.is_file() else None
+    return int(found.group(1)) if found else None
 
 
-def table(title: str, rows: dict[str, dict]) -> str:
-    lines = [f"**{title}**", "", "| | PSNR | SSIM | AU F1 | AU Acc |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {fmt(row)} |" for name, row in rows.items()]
+def sources(runs: Path, overrides: list[str]) -> dict[str, str]:
+    """Model name -> folder or shipped name."""
+    found = {"mpenet": "mpenet", "mpegan": "mpegan", "srcnn": str(runs / "srcnn" / "model"),
+             "vdsr": str(runs / "vdsr" / "model")}
+    found.update({variant: str(runs / f"mpenet-{variant}" / "model") for _, variant in ABLATION})
+    for item in overrides:
+        name, sep, folder = item.partition("=")
+        if not sep or name not in found:
+            raise SystemExit(f"--model takes NAME=FOLDER with NAME one of {sorted(found)}, got {item!r}")
+        found[name] = folder
+    return found
+
+
+# --- measuring -----------------------------------------------------------------------------------------------------
+def measure(args) -> dict:
+    """Score every model on the same faces; return the JSON-ready cells and comparisons."""
+    from faceforge.data.synth import SynthFaces
+    from faceforge.evaluation import score_super_resolution
+    from faceforge.loading import load_pretrained
+    from faceforge.modeling import ModelLoadError
+    from faceforge.training.report import cpu_name
+
+    version = synth_version()
+    test = SynthFaces("test", length=args.length, version=version)
+    val = SynthFaces("val", length=args.val_length, version=version)
+    evaluator = load_pretrained(args.au_evaluator).eval()
+    extras = {"sharp": load_pretrained(args.sharp_evaluator).eval()} if args.sharp_evaluator else {}
+    table = BootstrapTable(len(test), resamples=args.resamples)
+    models, steps, details = {}, {}, {}
+    renderers = {name: trained_renderer(name) for name in (args.au_evaluator, args.sharp_evaluator) if name}
+    for name, source in sources(args.runs, args.model).items():
+        if name == "full" and Path(source).resolve() == Path(sources(args.runs, args.model)["mpenet"]).resolve():
+            continue
+        try:
+            model = faceforge.from_pretrained(source).eval()
+        except ModelLoadError as err:
+            print(f"[{name}] not measured: {err}")
+            continue
+        start = time.perf_counter()
+        kwargs = {"batch_size": args.batch_size, "num_workers": 0, "device": "cpu"}
+        data_aus = tuple(test.aus)
+        scores = score_super_resolution(model, test, evaluator, extra_evaluators=extras, **kwargs)
+        calibration = score_super_resolution(model, val, evaluator, **kwargs).fit_thresholds(data_aus)
+        for row, cells in scores.statistics(data_aus, val_thresholds=calibration).items():
+            table.add_row(f"{name}:{row}", cells)
+        models[name] = source
+        renderers[name] = trained_renderer(source)
+        steps[name] = iterations(source) if Path(source).is_dir() else shipped_iterations(source)
+        details[name] = {"landmark_px": scores.table(data_aus)[1].get("landmark_px"), "rows": scores.rows}
+        print(f"[{name}] {source}: {len(test)} + {len(val)} faces in {time.perf_counter() - start:.0f} s")
+    if "mpenet" not in models:
+        raise SystemExit("the shipped mpenet (or --model mpenet=FOLDER) is needed for Tables 1-3")
+    rows = display_rows(models, steps, details)
+    derived = {}
+    main = rows["main"]
+    if all(table.has(main[r], "AU AP") for r in ("MPENet", "Bicubic", "HR (AU ceiling)")):
+        cells = [(main[r], "AU AP") for r in ("MPENet", "Bicubic", "HR (AU ceiling)")]
+        share = table.derived(lambda m, b, h: (m - b) / (h - b), *cells)  # of the bicubic-to-HR AP gap
+        derived["ap_gap_share"] = share.as_dict()
+    return {"renderer": version, "renderers": renderers, "derived": derived, "faces": len(test),
+            "val_faces": len(val), "resamples": args.resamples, "au_evaluator": args.au_evaluator,
+            "sharp_evaluator": args.sharp_evaluator, "cpu": cpu_name(), "runs": str(args.runs), "models": models,
+            "iterations": steps, "details": details, "rows": rows, "cells": table.as_dict(),
+            "comparisons": comparisons(table, rows)}
+
+
+def last_row(details: dict, name: str) -> str:
+    return f"{name}:{details[name]['rows'][-1]}"
+
+
+def display_rows(models: dict, steps: dict, details: dict) -> dict[str, dict[str, str]]:
+    """Table name -> {shown row name: cell row key}."""
+    main = {"Bicubic": "mpenet:bicubic"}
+    for name, label in (("srcnn", "SRCNN"), ("vdsr", "VDSR")):
+        if name in models:
+            main[label] = last_row(details, name)
+    if "baseline" in models and steps.get("baseline") is not None and steps.get("baseline") == steps.get("mpenet"):
+        main["Recurrent baseline (no priors)"] = last_row(details, "baseline")
+    main["MPENet"] = last_row(details, "mpenet")
+    if "mpegan" in models:
+        main["MPEGAN"] = last_row(details, "mpegan")
+    main["HR (AU ceiling)"] = "mpenet:HR"
+    recurrent = {row: f"mpenet:{row}" for row in details["mpenet"]["rows"][1:]}
+    ablation = {label: (last_row(details, variant) if variant in models else last_row(details, "mpenet"))
+                for label, variant in ABLATION if variant in models or variant == "full"}
+    return {"main": main, "steps": recurrent, "ablation": ablation}
+
+
+def comparisons(table: BootstrapTable, rows: dict) -> list[dict]:
+    """The paired differences the goals and bullets read: (row, other, column, interval of row - other)."""
+    main, ablation = rows["main"], rows["ablation"]
+    pairs = [("HR (AU ceiling)", "Bicubic"), ("MPENet", "Bicubic")]
+    pairs += [("MPENet", other) for other in ("Recurrent baseline (no priors)", "SRCNN", "VDSR") if other in main]
+    if "MPEGAN" in main:
+        pairs.append(("MPEGAN", "MPENet"))
+    out = []
+    for a, b in pairs:
+        for column in COMPARED:
+            if table.has(main[a], column) and table.has(main[b], column):
+                out.append({"table": "main", "row": a, "other": b, "column": column,
+                            **table.compare(main[a], main[b], column).as_dict()})
+    labels = list(ablation)
+    for before, after in zip(labels, labels[1:]):
+        for column in COMPARED:
+            out.append({"table": "ablation", "row": after, "other": before, "column": column,
+                        **table.compare(ablation[after], ablation[before], column).as_dict()})
+    return out
+
+
+# --- reporting -----------------------------------------------------------------------------------------------------
+def cell(saved: dict, key: str, column: str) -> Interval | None:
+    found = saved["cells"].get(key, {}).get(column)
+    return Interval(found["value"], found["low"], found["high"]) if found else None
+
+
+def markdown(saved: dict, title: str, rows: dict[str, str], columns: tuple[str, ...]) -> str:
+    present = [c for c in columns if any(cell(saved, key, c) for key in rows.values())]
+    lines = [f"**{title}**", "", "| | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]
+    for name, key in rows.items():
+        values = []
+        for column in present:
+            found = cell(saved, key, column)
+            values.append(found.format(DIGITS.get(column, 1)) if found else "-")
+        lines.append(f"| {name} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
-MARKERS = ("<!-- mpenet-tables -->", "<!-- /mpenet-tables -->")
-SYNTH_VERSION = 1  # the renderer the shipped MPENet and MPEGAN were trained on (train/configs/mpenet*.yaml)
-ROOT = Path(__file__).resolve().parents[1]
+def difference(saved: dict, row: str, other: str, column: str, table: str = "main") -> Interval | None:
+    for item in saved["comparisons"]:
+        if (item["table"], item["row"], item["other"], item["column"]) == (table, row, other, column):
+            return Interval(item["value"], item["low"], item["high"])
+    return None
 
 
-def write_section(path: Path, text: str) -> None:
-    """Put ``text`` between the markers of ``path`` (appended with its markers when they are missing)."""
-    start, end = MARKERS
-    doc = path.read_text()
-    block = f"{start}\n{text.strip()}\n{end}"
-    if start in doc and end in doc:
-        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + f"\n\n## Paper tables (FaceForge-Synth v{SYNTH_VERSION})\n\n" + block + "\n"
-    path.write_text(doc)
+def sentence(row: str, other: str, column: str, diff: Interval) -> str:
+    return difference_sentence(row, other, column, diff, digits=DIGITS.get(column, 2))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of the ablation runs")
-    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE,
-                        help="a recurrent baseline (variant=baseline) trained as long as the shipped MPENet")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="measure these models, keep the rest of --json")
-    parser.add_argument("--length", type=int, default=2000, help="test faces (the split has 2000)")
-    parser.add_argument("--batch-size", type=int, default=8, help="faces per forward pass (larger is slower on a CPU)")
-    parser.add_argument("--au-evaluator", default="au-evaluator")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
-    parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
-    parser.add_argument("--from-json", action="store_true",
-                        help="report the figures saved in --json, measuring nothing")
-    args = parser.parse_args()
-
-    if args.from_json:  # the tables of an earlier measurement, e.g. to --update the README without measuring again
-        saved = json.loads(args.json.read_text())
-        report(saved["results"], saved["models"], saved["faces"], saved["au_evaluator"],
-               Path(saved.get("runs", "runs")),
-               args.update)
-        return
-    data = SynthFaces("test", length=args.length, version=SYNTH_VERSION)
-    faces = len(data)
-    sources = {"mpenet": "mpenet", "mpegan": "mpegan", "recurrent_baseline": str(args.baseline)}
-    sources.update({variant: str(args.runs / f"mpenet-{variant}" / "model") for _, variant in ABLATION})
-    results: dict[str, dict] = {}
-    runs = args.runs
-    if args.only:
-        unknown = set(args.only) - set(sources)
-        if unknown:
-            raise SystemExit(f"--only: unknown {sorted(unknown)}; choose from {sorted(sources)}")
-        saved = json.loads(args.json.read_text())
-        if saved["faces"] != faces or saved["au_evaluator"] != args.au_evaluator:
-            raise SystemExit(f"--only: {args.json} holds {saved['faces']} faces by {saved['au_evaluator']}; "
-                             f"measure with the same --length and --au-evaluator")
-        results = {name: saved["results"][name] for name in saved["results"] if name not in args.only}
-        sources = {name: (sources[name] if name in args.only else saved["models"].get(name, sources[name]))
-                   for name in sources}
-        if not {variant for _, variant in ABLATION} & set(args.only):
-            runs = Path(saved.get("runs", runs))
-    for name, source in sources.items():
-        if args.only and name not in args.only:
-            continue
-        if name == "recurrent_baseline" and Path(source).resolve() == Path(sources["baseline"]).resolve():
-            continue  # Table 4's baseline run is this one
-        try:
-            model = faceforge.from_pretrained(source)
-        except ModelLoadError as err:
-            if name == "recurrent_baseline":
-                print(f"[{name}] missing ({err}); train it with `accelerate launch train/train.py --task mpenet "
-                      f"--config train/configs/mpenet_cpu.yaml options.variant=baseline "
-                      f"output_dir={Path(source).parent}`")
-            elif name != "full":  # the full variant falls back on the shipped mpenet
-                print(f"[{name}] missing ({err}); train it with `bash train/ablation_mpenet.sh STEPS`")
-            continue
-        start = time.perf_counter()
-        results[name] = evaluate_super_resolution(model, data, batch_size=args.batch_size,
-                                                  au_evaluator=args.au_evaluator)
-        results[name]["iterations"] = iterations(source)  # kept in the JSON: runs/ may be gone by --from-json
-        print(f"[{name}] {source}: {faces} faces in {time.perf_counter() - start:.0f} s")
-    if "mpenet" not in results:
-        raise SystemExit("the shipped mpenet is needed for Tables 1-3")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"faces": faces, "au_evaluator": args.au_evaluator, "runs": str(runs),
-                                     "models": sources, "results": results}, indent=2) + "\n")
-    print(f"wrote {args.json}")
-    report(results, sources, faces, args.au_evaluator, runs, args.update)
+def against(goal: float, interval: Interval, digits: int, unit: str = "") -> str:
+    """Whether a point goal is met: on the whole interval, by the point estimate only, or missed by how much."""
+    if interval.low >= goal:
+        return "met"
+    if interval.value >= goal:
+        return f"met by the point estimate, not by the interval's lower end {interval.low:.{digits}f}{unit}"
+    return f"missed by {goal - interval.value:.{digits}f}{unit}"
 
 
-def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Path, update: bool) -> None:
-    """Print the tables and the goals (and write them into the README and the cards with ``update``)."""
-    full = results["mpenet"]["table"]
-    last = f"step {max(int(k.split()[1]) for k in full if k.startswith('step'))}"
-    steps_of = {name: results[name].get("iterations") or iterations(sources[name])
-                for name in results if name not in ("mpenet", "mpegan")}
-    main_rows = {"Bicubic": full["bicubic"]}
-    shipped_steps = shipped_iterations("mpenet")
-    for name in ("recurrent_baseline", "baseline"):  # a baseline trained as long as MPENet
-        if name in results and steps_of.get(name) == shipped_steps:
-            main_rows["Recurrent baseline (no priors)"] = results[name]["table"][last]
-            break
-    main_rows["MPENet"] = full[last]
-    if "mpegan" in results:
-        main_rows["MPEGAN"] = results["mpegan"]["table"][last]
-    main_rows["HR (AU ceiling)"] = full["HR"]
-    steps = {k: v for k, v in full.items() if k.startswith("step")}
-    ablation_full = results["full"]["table"] if "full" in results else full  # else the shipped mpenet
-    ablation = {label: (ablation_full[last] if variant == "full" else results[variant]["table"][last])
-                for label, variant in ABLATION if variant == "full" or variant in results}
-    counts = {steps_of.get(v) if v in results else shipped_steps for label, v in ABLATION if label in ablation}
+def goals(saved: dict) -> list[str]:
+    main = saved["rows"]["main"]
+
+    def get(row: str, column: str) -> Interval | None:
+        return cell(saved, main[row], column) if row in main else None
+
+    lines = []
+    hr_auc = get("HR (AU ceiling)", "AU AUC")
+    if hr_auc:
+        lines.append(f"- goal HR faces mean AU AUC >= 0.95: {hr_auc.format(3)} ({against(0.95, hr_auc, 3)})")
+    for column in ("AU AUC", "AU AP"):
+        diff = difference(saved, "HR (AU ceiling)", "Bicubic", column)
+        if diff:
+            verdict = "met" if diff.excludes(0.0) and diff.value > 0 else "not met"
+            lines.append(f"- goal bicubic clearly below HR in {column}: HR - bicubic {diff.format(3)} ({verdict})")
+    mpenet = get("MPENet", "AU AP")
+    for other in ("Bicubic", "Recurrent baseline (no priors)"):
+        for column in ("AU AP", "AU AUC"):
+            a, b = get("MPENet", column), get(other, column)
+            if a and b:
+                separate = a.low > b.high
+                lines.append(f"- goal MPENet above {other} in {column} with non-overlapping intervals: "
+                             f"{a.format(3)} vs {b.format(3)} ({'met' if separate else 'not met'})")
+    if "Recurrent baseline (no priors)" not in main:
+        lines.append("- goal MPENet above the baseline in AU AP / AUC: not measured (no baseline trained as long "
+                     "as MPENet)")
+    share = saved.get("derived", {}).get("ap_gap_share")
+    if mpenet and share:
+        share = Interval(share["value"], share["low"], share["high"])
+        lines.append(f"- goal MPENet recovers >= 1/3 of the bicubic-to-HR gap in AU AP: {share.format(2)} "
+                     f"({against(AP_GAP_GOAL, share, 2)})")
+    gain = difference(saved, "MPENet", "Bicubic", "PSNR")
+    if gain:
+        lines.append(f"- goal MPENet >= bicubic + {PSNR_GOAL} dB PSNR: {gain.format(2)} dB "
+                     f"({against(PSNR_GOAL, gain, 2, ' dB')})")
+    for other in ("SRCNN", "VDSR"):
+        diff = difference(saved, "MPENet", other, "PSNR")
+        if diff:
+            met = diff.excludes(0.0) and diff.value > 0
+            lines.append(f"- goal MPENet above {other} in PSNR: {diff.format(2)} dB ({'met' if met else 'not met'})")
+        else:
+            lines.append(f"- goal MPENet above {other}: not measured (no `{saved['runs']}/{other.lower()}/model`)")
+    return lines
+
+
+def report(saved: dict, update: bool) -> str:
+    """Print the tables, goals and paired comparisons (and write them into the README and cards)."""
+    if "rows" not in saved:
+        raise SystemExit("this JSON holds tables of an earlier version of this script (no intervals); measure "
+                         "again without --from-json")
+    rows, main = saved["rows"], saved["rows"]["main"]
+    all_absent = cell(saved, main["HR (AU ceiling)"], "AU Acc, all absent")
+    steps = saved["iterations"]
+    counts = {steps.get(variant if variant in saved["models"] else "mpenet") for _, variant in ABLATION
+              if _ in rows["ablation"]}
     if None in counts:
-        trained = "every row trained alike"
+        trained = "some rows without a recorded iteration count"
     elif len(counts) == 1:
         trained = f"every row {counts.pop()} iterations"
     else:
         trained = f"rows trained for different iterations ({', '.join(map(str, sorted(counts)))})"
-    ablation_title = (f"Table 4: ablation, {trained} (`{runs}`" +
-                      ("; the last row is the shipped mpenet)" if "full" not in results else ")"))
-    command = f"python benchmarks/mpenet_tables.py --runs {runs} --length {faces}"
-    if "recurrent_baseline" in results and Path(sources["recurrent_baseline"]) != DEFAULT_BASELINE:
-        command += f" --baseline {sources['recurrent_baseline']}"
-
-    note = ("" if "Recurrent baseline (no priors)" in main_rows else
-            f" The recurrent baseline without priors is in Table 4 only: neither `--baseline` nor a baseline run "
-            f"in `{runs}` trained for the shipped MPENet's {shipped_steps} iterations.")
-    lines = [f"FaceForge-Synth renderer {SYNTH_VERSION} test split (identity-disjoint), {faces} faces, x8 "
-             f"(16x16 -> 128x128); PSNR / SSIM on Y; AU F1 / accuracy (%) by `{au_evaluator}`, a detector trained "
-             f"apart from the AU supervisor; landmark error of MPENet's alignment branch "
-             f"{results['mpenet']['details'].get('landmark_px', float('nan')):.2f} px (128x128). "
-             f"Measured by `{command}` on the CPU.{note}", "",
-             table("Tables 1-2: image quality and AU restoration", main_rows), "",
-             table("Table 3: outputs of the recurrent steps (MPENet)", steps), "",
-             table(ablation_title, ablation), ""]
-    gain = full[last]["PSNR"] - full["bicubic"]["PSNR"]
-    f1_gain = full[last].get("AU F1", float("nan")) - full["bicubic"].get("AU F1", float("nan"))
-    lines.append(f"- goal MPENet >= bicubic + 3.5 dB: {gain:+.2f} dB "
-                 f"({'met' if gain >= 3.5 else f'missed by {3.5 - gain:.2f} dB'})")
-    lines.append(f"- goal MPENet >= bicubic + 5 AU F1 points: {f1_gain:+.2f} "
-                 f"({'met' if f1_gain >= 5 else f'missed by {5 - f1_gain:.2f}'})")
-    names = list(ablation)
-    for before, after in zip(names, names[1:]):
-        worse = [c for c in COLUMNS if c in ablation[after] and ablation[after][c] < ablation[before][c]]
-        verdict = "no worse" if not worse else f"worse in {', '.join(worse)}"
-        lines.append(f"- ablation {after} vs {before}: {verdict}")
-    below = [label for label in names if ablation[label]["PSNR"] < full["bicubic"]["PSNR"]]
-    if below and len(below) == len(names):
-        lines.append("- ablation: every variant is still below bicubic in PSNR, too little training to separate "
-                     "the priors; train them longer (`bash train/ablation_mpenet.sh 1200`)")
-    missing = [label for label, variant in ABLATION if variant not in results and variant != "full"]
+    note = ("" if "Recurrent baseline (no priors)" in main else
+            " The recurrent baseline without priors is in Table 4 only: no baseline run trained as long as MPENet.")
+    lines = [f"FaceForge-Synth renderer {saved['renderer']} test split (identity-disjoint), {saved['faces']} faces, "
+             f"x8 (16x16 -> 128x128); PSNR / SSIM on Y. AU columns by `{saved['au_evaluator']}` (trained apart from "
+             f"the AU supervisor, on faces degraded like these): mean ROC-AUC and average precision over the 18 AUs, "
+             f"F1 (%) at 0.5 and at per-AU thresholds chosen on {saved['val_faces']} validation faces restored by "
+             f"the same model, accuracy (%; answering \"no AU\" everywhere scores "
+             f"{all_absent.format(1) if all_absent else '-'}); `(sharp)`: AUC / AP by `{saved['sharp_evaluator']}`, "
+             f"trained on sharp faces only. Every cell: value [95% bootstrap interval over the test faces, "
+             f"{saved['resamples']} resamples]. Landmark error of MPENet's alignment branch "
+             f"{saved['details']['mpenet']['landmark_px'] or float('nan'):.2f} px (128x128). Measured by "
+             f"`python benchmarks/mpenet_tables.py --runs {saved['runs']} --length {saved['faces']}` on "
+             f"{saved['cpu']}.{note}", "",
+             markdown(saved, "Tables 1-2: image quality and AU restoration", main, COLUMNS), "",
+             markdown(saved, "Table 3: outputs of the recurrent steps (MPENet)", rows["steps"], SHORT_COLUMNS), "",
+             markdown(saved, f"Table 4: ablation, {trained} (`{saved['runs']}`)", rows["ablation"],
+                      SHORT_COLUMNS), "", *goals(saved)]
+    for item in saved["comparisons"]:
+        if item["table"] == "ablation" or item["row"] == "MPEGAN":
+            diff = Interval(item["value"], item["low"], item["high"])
+            prefix = "ablation " if item["table"] == "ablation" else ""
+            lines.append(f"- {prefix}{sentence(item['row'], item['other'], item['column'], diff)}")
+    other_data = {name: r for name, r in saved.get("renderers", {}).items() if r not in (None, saved["renderer"])}
+    if other_data:
+        lines.append("- measured out of its training data (another renderer): " + ", ".join(
+            f"{name} (renderer {r})" for name, r in other_data.items()))
+    missing = [label for label, variant in ABLATION if label not in rows["ablation"]]
     if missing:
         lines.append(f"- ablation rows not trained: {', '.join(missing)}")
     text = "\n".join(lines)
@@ -220,8 +332,45 @@ def report(results: dict, sources: dict, faces: int, au_evaluator: str, runs: Pa
     if update:
         for path in (ROOT / "README.md", ROOT / "hub_cards" / "mpenet" / "README.md",
                      ROOT / "hub_cards" / "mpegan" / "README.md"):
-            write_section(path, text)
+            write_section(path, text, saved["renderer"])
             print(f"updated {path.relative_to(ROOT)}")
+    return text
+
+
+def write_section(path: Path, text: str, renderer: int) -> None:
+    """Put ``text`` between the markers of ``path`` (appended with its markers when they are missing)."""
+    start, end = MARKERS
+    doc = path.read_text()
+    block = f"{start}\n{text.strip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + f"\n\n## Paper tables (FaceForge-Synth v{renderer})\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of the ablation and baseline runs")
+    parser.add_argument("--model", nargs="+", default=[], metavar="NAME=FOLDER", help="measure NAME from FOLDER")
+    parser.add_argument("--length", type=int, default=2000, help="test faces (the split has 2000)")
+    parser.add_argument("--val-length", type=int, default=500, help="validation faces for the F1 thresholds")
+    parser.add_argument("--batch-size", type=int, default=8, help="faces per forward pass (larger is slower on a CPU)")
+    parser.add_argument("--au-evaluator", default="au-evaluator-robust")
+    parser.add_argument("--sharp-evaluator", default="au-evaluator", help="'' leaves the sharp columns out")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
+    parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
+    parser.add_argument("--from-json", action="store_true", help="report the figures saved in --json")
+    args = parser.parse_args()
+    if args.from_json:
+        report(json.loads(args.json.read_text()), args.update)
+        return
+    saved = measure(args)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"wrote {args.json}")
+    report(saved, args.update)
 
 
 if __name__ == "__main__":

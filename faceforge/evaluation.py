@@ -14,7 +14,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from faceforge.face.aus import au_label
-from faceforge.metrics.classification import au_metrics, confusion_matrix, expression_metrics
+from faceforge.metrics.classification import (
+    au_metrics,
+    au_ranking_metrics,
+    au_statistics,
+    best_f1_thresholds,
+    confusion_matrix,
+    expression_metrics,
+)
 from faceforge.modeling import FaceForgeModel
 
 SYNTH_SETS = {
@@ -23,7 +30,7 @@ SYNTH_SETS = {
     "synth-weak": {"intensity_range": (0.15, 0.4)},
 }
 
-SR_DIGITS = {"PSNR": 2, "SSIM": 4, "AU F1": 2, "AU Acc": 2}  # as MPENet's tables print them
+SR_DIGITS = {"PSNR": 2, "SSIM": 4, "AU F1": 2, "AU Acc": 2, "AU AUC": 3, "AU AP": 3}  # as MPENet's tables print them
 
 
 
@@ -57,16 +64,18 @@ def _collect(model: torch.nn.Module, dataset: Dataset, keys: tuple[str, ...], *,
 
 def evaluate_au_detector(model: FaceForgeModel, dataset: Dataset, *, batch_size: int = 64, num_workers: int = 0,
                          device: str = "cpu") -> dict:
-    """Per-AU F1 and accuracy (IGCN Tables 1-2 / MPENet Table 2) of the model's AUs that the dataset labels."""
+    """Per-AU F1 and accuracy (IGCN Tables 1-2 / MPENet Table 2) of the model's AUs that the dataset labels, and
+    the threshold-free ROC-AUC and average precision (rows ``auc`` and ``ap``)."""
     keys = ("au_occurrence",) + (("au_mask",) if _has_key(dataset, "au_mask") else ())
     logits, labels = _collect(model, dataset, keys, batch_size=batch_size, num_workers=num_workers, device=device)
     data_aus = tuple(getattr(dataset, "aus", model.config.aus))
     columns = [model.config.aus.index(au) for au in data_aus if au in model.config.aus]
     target_cols = [data_aus.index(model.config.aus[c]) for c in columns]
     mask = labels["au_mask"][:, target_cols] if "au_mask" in labels else None
-    result = au_metrics(torch.sigmoid(logits[:, columns]), labels["au_occurrence"][:, target_cols],
-                        aus=[model.config.aus[c] for c in columns], threshold=model.decision_thresholds()[columns],
-                        mask=mask)
+    prob, aus = torch.sigmoid(logits[:, columns]), [model.config.aus[c] for c in columns]
+    target = labels["au_occurrence"][:, target_cols]
+    result = au_metrics(prob, target, aus=aus, threshold=model.decision_thresholds()[columns], mask=mask)
+    result.update(au_ranking_metrics(prob, target, aus=aus, mask=mask))
     return {"table": result, "details": {"samples": len(logits), "aus": [au_label(model.config.aus[c])
                                                                          for c in columns]}}
 
@@ -107,17 +116,23 @@ class SuperResolutionScores:
         image_size: HR side (bicubic upsampling target).
         evaluator: an AU network with ``config.aus`` and ``decision_thresholds()``, or None (no AU columns).
         au_rows: ``"all"`` or ``"output"`` (the last step only).
+        extra_evaluators: more AU networks by label, each adding threshold-free columns ``AU AUC (label)`` and
+            ``AU AP (label)`` on the same rows (e.g. a stricter evaluator trained on sharp faces only).
     """
 
     def __init__(self, *, steps: int, image_size: int, evaluator: FaceForgeModel | None = None,
-                 au_rows: str = "all"):
+                 au_rows: str = "all", extra_evaluators: dict[str, FaceForgeModel] | None = None):
         if au_rows not in ("all", "output"):
             raise ValueError(f"au_rows must be 'all' or 'output', got {au_rows!r}")
+        if extra_evaluators and evaluator is None:
+            raise ValueError("extra_evaluators need a main evaluator")
         self.steps, self.image_size, self.evaluator, self.au_rows = steps, image_size, evaluator, au_rows
+        self.extra_evaluators = dict(extra_evaluators or {})
         self.rows = ["bicubic", *(f"step {t}" for t in range(1, steps + 1))]
         self.quality: dict[str, dict[str, list[float]]] = {r: {"PSNR": [], "SSIM": []} for r in self.rows}
         au_rows_ = [*self.rows, "HR"] if au_rows == "all" else [self.rows[-1]]
         self.probs: dict[str, list[torch.Tensor]] = {r: [] for r in au_rows_}
+        self.extra_probs = {label: {r: [] for r in au_rows_} for label in self.extra_evaluators}
         self.targets: list[torch.Tensor] = []
         self.masks: list[torch.Tensor] = []
         self.landmark_err: list[float] = []
@@ -141,6 +156,8 @@ class SuperResolutionScores:
             for name in self.probs:
                 image = hr if name == "HR" else images[name]
                 self.probs[name].append(torch.sigmoid(self.evaluator(image).float()).cpu())
+                for label, extra in self.extra_evaluators.items():
+                    self.extra_probs[label][name].append(torch.sigmoid(extra(image).float()).cpu())
             self.targets.append(torch.as_tensor(au_occurrence).float().cpu())
             if au_mask is not None:
                 self.masks.append(torch.as_tensor(au_mask).float().cpu())
@@ -152,22 +169,73 @@ class SuperResolutionScores:
     def samples(self) -> int:
         return len(self.quality["bicubic"]["PSNR"])
 
-    def _au_results(self, data_aus: tuple[int, ...]) -> dict[str, dict]:
-        """``{row: au_metrics result}`` over the AUs that both the data and the evaluator have."""
+    def _au_data(self, data_aus: tuple[int, ...], label: str | None = None):
+        """(shared AUs, {row: (N, K) probabilities}, (N, K) labels, mask or None, (K,) evaluator thresholds) over
+        the AUs that both the data and the evaluator have (``label``: an extra evaluator's)."""
         from faceforge.face.aus import au_index
 
-        evaluator = self.evaluator
+        evaluator = self.evaluator if label is None else self.extra_evaluators[label]
+        stored = self.probs if label is None else self.extra_probs[label]
         shared = [au for au in data_aus if au in evaluator.config.aus]
         columns = list(au_index(evaluator.config.aus, shared))
         target_cols = list(au_index(data_aus, shared))
         target = torch.cat(self.targets)[:, target_cols]
         mask = torch.cat(self.masks)[:, target_cols] if self.masks else None
-        threshold = evaluator.decision_thresholds()[columns]
-        return {name: au_metrics(torch.cat(p)[:, columns], target, aus=shared, threshold=threshold, mask=mask)
-                for name, p in self.probs.items() if p}
+        probs = {name: torch.cat(p)[:, columns] for name, p in stored.items() if p}
+        return shared, probs, target, mask, evaluator.decision_thresholds()[columns]
+
+    def _au_results(self, data_aus: tuple[int, ...]) -> dict[str, dict]:
+        """``{row: au_metrics result + au_ranking_metrics result}``."""
+        shared, probs, target, mask, threshold = self._au_data(data_aus)
+        return {name: {**au_metrics(p, target, aus=shared, threshold=threshold, mask=mask),
+                       **au_ranking_metrics(p, target, aus=shared, mask=mask)} for name, p in probs.items()}
+
+    def fit_thresholds(self, data_aus: tuple[int, ...]) -> dict[str, tuple[float, ...]]:
+        """Per row, the per-AU thresholds that maximise F1 on these faces: call it on a *validation* split and
+        pass the result to :meth:`bootstrap` of the test split."""
+        _, probs, target, mask, _ = self._au_data(data_aus)
+        return {name: best_f1_thresholds(p, target, mask=mask) for name, p in probs.items()}
+
+    def statistics(self, data_aus: tuple[int, ...], *,
+                   val_thresholds: dict[str, tuple[float, ...]] | None = None) -> dict[str, dict]:
+        """Every cell of :meth:`table` as a function of the faces it is measured on (``{row: {column: fn}}``, fn
+        taking an index array), plus ``AU F1 (val thr.)`` with ``val_thresholds`` from :meth:`fit_thresholds` of
+        a validation split and ``AU Acc, all absent``: the input of a :class:`faceforge.metrics.BootstrapTable`."""
+        import numpy as np
+
+        cells: dict[str, dict] = {}
+        for row in self.rows:
+            for column, values in self.quality[row].items():
+                array = np.asarray(values, dtype=np.float64)
+                cells.setdefault(row, {})[column] = lambda i, a=array: float(a[i].mean())
+        if self.evaluator is not None and self.targets:
+            _, probs, target, mask, threshold = self._au_data(data_aus)
+            for name, p in probs.items():
+                val = (val_thresholds or {}).get(name)
+                cells.setdefault(name, {}).update(
+                    au_statistics(p, target, threshold=threshold, val_threshold=val, mask=mask))
+            for label in self.extra_evaluators:
+                _, probs, target, mask, threshold = self._au_data(data_aus, label)
+                for name, p in probs.items():
+                    stats = au_statistics(p, target, threshold=threshold, mask=mask)
+                    cells[name][f"AU AUC ({label})"] = stats["AU AUC"]
+                    cells[name][f"AU AP ({label})"] = stats["AU AP"]
+        return cells
+
+    def bootstrap(self, data_aus: tuple[int, ...], *, val_thresholds: dict[str, tuple[float, ...]] | None = None,
+                  resamples: int = 1000, seed: int = 0):
+        """:meth:`statistics` with a 95% bootstrap interval over the faces for each cell, as a
+        :class:`faceforge.metrics.BootstrapTable` whose rows compare pairwise on the same draws."""
+        from faceforge.metrics.bootstrap import BootstrapTable
+
+        table = BootstrapTable(self.samples, resamples=resamples, seed=seed)
+        for row, cells in self.statistics(data_aus, val_thresholds=val_thresholds).items():
+            table.add_row(row, cells)
+        return table
 
     def table(self, data_aus: tuple[int, ...]) -> tuple[dict[str, dict[str, float]], dict]:
-        """``({row: {"PSNR", "SSIM", "AU F1" %, "AU Acc" %}}, details)``: MPENet Tables 1-3."""
+        """``({row: {"PSNR", "SSIM", "AU F1" %, "AU Acc" %, "AU AUC", "AU AP"}}, details)``: MPENet Tables 1-3,
+        with the threshold-free AU columns."""
         table = {r: {k: _mean(v) for k, v in self.quality[r].items()} for r in self.rows}
         details: dict = {"samples": self.samples, "rows": "model output = the last step"}
         if self.evaluator is not None and self.targets:
@@ -176,15 +244,23 @@ class SuperResolutionScores:
                 table.setdefault(name, {})
                 table[name]["AU F1"] = 100 * result["f1"]["avg"]
                 table[name]["AU Acc"] = 100 * result["accuracy"]["avg"]
+                table[name]["AU AUC"] = result["auc"]["avg"]
+                table[name]["AU AP"] = result["ap"]["avg"]
                 details["au_f1"][name] = {k: 100 * v for k, v in result["f1"].items()}
+            for label in self.extra_evaluators:
+                shared, probs, target, mask, _ = self._au_data(data_aus, label)
+                for name, p in probs.items():
+                    ranking = au_ranking_metrics(p, target, aus=shared, mask=mask)
+                    table[name][f"AU AUC ({label})"] = ranking["auc"]["avg"]
+                    table[name][f"AU AP ({label})"] = ranking["ap"]["avg"]
         if self.landmark_err:
             details["landmark_px"] = _mean(self.landmark_err)
         return table, details
 
     def metrics(self, data_aus: tuple[int, ...]) -> dict[str, float]:
         """Flat metrics for training logs: ``psnr_step{t}``, ``ssim_step{t}``, ``psnr_bicubic``,
-        ``ssim_bicubic``, ``psnr`` / ``ssim`` (the output), ``landmark_px``, ``au_f1`` / ``au_accuracy``
-        (fractions, on the output)."""
+        ``ssim_bicubic``, ``psnr`` / ``ssim`` (the output), ``landmark_px``, ``au_f1`` / ``au_accuracy`` /
+        ``au_auc`` / ``au_ap`` (fractions, on the output)."""
         out: dict[str, float] = {}
         for row in self.rows:
             key = row.replace("step ", "step")
@@ -196,6 +272,7 @@ class SuperResolutionScores:
         if self.evaluator is not None and self.targets:
             result = self._au_results(data_aus)[self.rows[-1]]
             out["au_f1"], out["au_accuracy"] = result["f1"]["avg"], result["accuracy"]["avg"]
+            out["au_auc"], out["au_ap"] = result["auc"]["avg"], result["ap"]["avg"]
         return out
 
 
@@ -204,24 +281,53 @@ def _mean(values: list[float]) -> float:
 
 
 @torch.no_grad()
+def score_super_resolution(model: FaceForgeModel, dataset: Dataset, evaluator: FaceForgeModel | None, *,
+                           batch_size: int, num_workers: int, device: str,
+                           extra_evaluators: dict[str, FaceForgeModel] | None = None) -> SuperResolutionScores:
+    """Restore every face of ``dataset`` (centre crop, MATLAB bicubic down to the model's input, 8-bit) and
+    score it: the :class:`SuperResolutionScores` that :func:`evaluate_super_resolution` reports from."""
+    from faceforge.data.degrade import to_low_resolution
+
+    cfg = model.config
+    scores = SuperResolutionScores(steps=cfg.steps, image_size=cfg.image_size, evaluator=evaluator,
+                                   extra_evaluators=extra_evaluators)
+    for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
+        hr, offset = _centre_crop(batch["image"].to(device).float(), cfg.image_size)
+        lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
+        landmarks = batch["landmarks"].float() - offset if "landmarks" in batch else None
+        scores.add(hr, lr, model(lr), landmarks=landmarks, au_occurrence=batch.get("au_occurrence"),
+                   au_mask=batch.get("au_mask"))
+    return scores
+
+
+@torch.no_grad()
 def evaluate_super_resolution(model: FaceForgeModel, dataset: Dataset, *, batch_size: int = 32,
                               num_workers: int = 0, device: str = "cpu",
-                              au_evaluator: str | FaceForgeModel | None = "default") -> dict:
-    """MPENet Tables 1-3 on a face dataset: PSNR / SSIM (Y channel) and AU F1 / accuracy of the restored faces.
+                              au_evaluator: str | FaceForgeModel | None = "default",
+                              extra_au_evaluators: dict[str, str | FaceForgeModel] | None = None,
+                              calibration: Dataset | None = None, resamples: int = 0) -> dict:
+    """MPENet Tables 1-3 on a face dataset: PSNR / SSIM (Y channel) and the AU columns of the restored faces.
 
     Every face is centre-cropped to the model's output size, brought down by MATLAB bicubic (8-bit, as in
     training) and restored. Rows: ``bicubic`` (the LR input upsampled), ``step 1`` ... ``step T`` (the last
     is the model's output), and ``HR`` (the ground-truth faces: the ceiling of the AU columns). The AU columns
-    are measured by ``au_evaluator``, a separately trained AU detector (never the network that supervised the
-    model; ``"default"``: the shipped model of the ``evaluator.au`` role); ``None`` leaves them out.
+    (F1 and accuracy at the evaluator's thresholds, threshold-free ROC-AUC and average precision) are measured by
+    ``au_evaluator``, a separately trained AU detector (never the network that supervised the model;
+    ``"default"``: the shipped model of the ``evaluator.au`` role); ``None`` leaves them out.
+
+    Args:
+        extra_au_evaluators: More AU evaluators by label (shipped names, folders or networks), each adding the
+            threshold-free columns ``AU AUC (label)`` and ``AU AP (label)``.
+        calibration: A validation split: each row's per-AU F1 thresholds are chosen on it, giving the
+            ``AU F1 (val thr.)`` column of the intervals.
+        resamples: Bootstrap resamples of the test faces for 95% intervals of every cell (0: none).
 
     Returns:
-        ``{"table": {row: {"PSNR": dB, "SSIM": value, "AU F1": %, "AU Acc": %}}, "percent": False,
-        "digits": SR_DIGITS, "details": {"samples", "au_f1" (row -> per-AU F1), "landmark_px", "evaluator"}}``.
+        ``{"table": {row: {"PSNR": dB, "SSIM": value, "AU F1": %, "AU Acc": %, "AU AUC", "AU AP"}},
+        "percent": False, "digits": SR_DIGITS, "details": {"samples", "au_f1" (row -> per-AU F1), "landmark_px",
+        "evaluator", "intervals" (with ``resamples``: row -> column -> {value, low, high})}}``, and with
+        ``resamples`` also ``"bootstrap"``: the :class:`faceforge.metrics.BootstrapTable` (rows compare pairwise).
     """
-    from faceforge.data.degrade import to_low_resolution
-
-    cfg = model.config
     model = model.to(device).eval()
     evaluator = None
     if au_evaluator == "default":
@@ -233,17 +339,34 @@ def evaluate_super_resolution(model: FaceForgeModel, dataset: Dataset, *, batch_
 
         evaluator = (load_pretrained(au_evaluator) if isinstance(au_evaluator, str) else au_evaluator)
         evaluator = evaluator.to(device).eval()
-    scores = SuperResolutionScores(steps=cfg.steps, image_size=cfg.image_size, evaluator=evaluator)
-    for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
-        hr, offset = _centre_crop(batch["image"].to(device).float(), cfg.image_size)
-        lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
-        landmarks = batch["landmarks"].float() - offset if "landmarks" in batch else None
-        scores.add(hr, lr, model(lr), landmarks=landmarks, au_occurrence=batch.get("au_occurrence"),
-                   au_mask=batch.get("au_mask"))
-    table, details = scores.table(tuple(getattr(dataset, "aus", cfg.aus)))
+    extras = {}
+    for label, extra in (extra_au_evaluators or {}).items():
+        from faceforge.loading import load_pretrained
+
+        extras[label] = (load_pretrained(extra) if isinstance(extra, str) else extra).to(device).eval()
+    kwargs = {"batch_size": batch_size, "num_workers": num_workers, "device": device}
+    scores = score_super_resolution(model, dataset, evaluator, extra_evaluators=extras, **kwargs)
+    data_aus = tuple(getattr(dataset, "aus", model.config.aus))
+    table, details = scores.table(data_aus)
+    result = {"table": table, "percent": False, "digits": SR_DIGITS, "details": details}
     if evaluator is not None:
         details["evaluator"] = au_evaluator if isinstance(au_evaluator, str) else type(evaluator).__name__
-    return {"table": table, "percent": False, "digits": SR_DIGITS, "details": details}
+    if resamples:
+        thresholds = None
+        if calibration is not None and evaluator is not None:
+            thresholds = score_super_resolution(model, calibration, evaluator, **kwargs).fit_thresholds(data_aus)
+            details["val_thresholds"] = thresholds
+        result["bootstrap"] = scores.bootstrap(data_aus, val_thresholds=thresholds, resamples=resamples)
+        details["intervals"] = result["bootstrap"].as_dict()
+    return result
+
+
+def evaluator_takes_resamples(model_type: str) -> bool:
+    """Whether the evaluator of ``model_type`` gives bootstrap intervals (``resamples=``)."""
+    from faceforge.registry import evaluator_for
+
+    function = evaluator_for(model_type)
+    return function is not None and "resamples" in inspect.signature(function).parameters
 
 
 def evaluator_takes_au_evaluator(model_type: str) -> bool:

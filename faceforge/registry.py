@@ -34,6 +34,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "faceforge.models.expression",
     "faceforge.models.face_alignment",
     "faceforge.models.mpenet",
+    "faceforge.models.sr_baselines",
     "faceforge.models.toy",
 )
 

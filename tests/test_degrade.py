@@ -233,3 +233,54 @@ def test_degrade_pipeline():
     keep = ~single.mask.expand_as(single.lr).bool()
     torch.testing.assert_close(single.lr[keep], expected[0][keep])
     assert single.mask.sum() == 16
+
+
+# ------------------------------------------------------------------------- random degradations (evaluators)
+
+
+def _smooth_faces(count: int = 6, size: int = 64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return F.avg_pool2d(torch.rand(count, 3, size + 4, size + 4, generator=g), 5, 1)
+
+
+def test_random_degradation_default_changes_nothing_and_factor_matches_resampling():
+    from faceforge.data.degrade import Degradations, random_degradation
+
+    faces = _smooth_faces()
+    assert not Degradations().active
+    assert torch.equal(random_degradation(faces, Degradations()), faces)
+    x8 = random_degradation(faces, Degradations(factors=(8,)))
+    expected = imresize(imresize(faces, size=8, quantize=True), size=64, clamp=True)
+    assert torch.allclose(x8, expected)
+
+
+def test_random_degradation_draws_each_kind_and_is_reproducible():
+    from faceforge.data.degrade import Degradations, random_degradation
+
+    faces = _smooth_faces(count=32)
+    config = Degradations(factors=(1, 2, 4, 8), blur_p=0.5, noise_p=0.5, jpeg_p=0.5)
+    a = random_degradation(faces, config, generator=torch.Generator().manual_seed(3))
+    b = random_degradation(faces, config, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == faces.shape and a.dtype == faces.dtype
+    state = torch.get_rng_state()  # the resume path: the loop saves and restores torch's global RNG
+    first = random_degradation(faces, config)
+    torch.set_rng_state(state)
+    assert torch.equal(random_degradation(faces, config), first)
+    assert 0 <= a.min() and a.max() <= 1
+    changed = (a - faces).abs().flatten(1).amax(1) > 1e-6
+    assert int(changed.sum()) >= 24  # all but about 1 in 32 (factor 1, no blur, noise or JPEG) are touched
+    noise_only = random_degradation(faces, Degradations(noise_p=1.0, noise_sigma=(0.02, 0.02)))
+    assert (noise_only - faces).std().item() == pytest.approx(0.02, rel=0.15)
+    blurred = random_degradation(faces, Degradations(blur_p=1.0, blur_sigma=(1.5, 1.5)))
+    assert blurred.diff(dim=-1).abs().mean() < 0.8 * faces.diff(dim=-1).abs().mean()
+    jpeg = random_degradation(faces, Degradations(jpeg_p=1.0, jpeg_quality=(10, 10)))
+    assert 0.005 < (jpeg - faces).abs().mean() < 0.1
+
+
+def test_degradations_reject_bad_settings():
+    from faceforge.data.degrade import Degradations
+
+    for bad in ({"factors": (0,)}, {"factors": ()}, {"factors": (1.5,)}, {"blur_p": 2.0}, {"blur_sigma": (0.0, 1.0)},
+                {"noise_sigma": (0.1, 0.0)}, {"jpeg_quality": (50, 101)}):
+        with pytest.raises(ValueError):
+            Degradations(**bad)

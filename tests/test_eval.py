@@ -25,6 +25,8 @@ def test_eval_command_prints_the_table_and_writes_json(tmp_path, capsys, cls, ro
     result = json.loads(out.read_text())
     assert result["model_type"] == model.config.model_type and row in result["table"]
     assert result["details"]["samples"] == 12 and result["synth_version"] == 2
+    if cls is AUDetector:  # threshold-free rows beside F1 and accuracy
+        assert {"auc", "ap"} <= set(result["table"]) and 0 <= result["table"]["auc"]["avg"] <= 1
 
 
 def test_eval_takes_the_synthetic_renderer_and_refuses_it_for_real_data(tmp_path, capsys):
@@ -97,10 +99,38 @@ def test_super_resolution_table_has_bicubic_every_step_and_the_hr_ceiling():
     for row in ("step 1", "step 2", "step 3"):
         assert table[row] == pytest.approx(table["bicubic"])
     assert 18 < table["bicubic"]["PSNR"] < 35 and 0 < table["bicubic"]["SSIM"] < 1
-    assert set(table["HR"]) == {"AU F1", "AU Acc"} and 0 <= table["HR"]["AU Acc"] <= 100
+    assert set(table["HR"]) == {"AU F1", "AU Acc", "AU AUC", "AU AP"} and 0 <= table["HR"]["AU Acc"] <= 100
+    assert 0 <= table["HR"]["AU AUC"] <= 1 and table["bicubic"]["AU AP"] == pytest.approx(table["step 3"]["AU AP"])
     assert result["details"]["samples"] == 6 and result["details"]["landmark_px"] > 0
     no_aus = evaluate_super_resolution(model, data, batch_size=4, au_evaluator=None)["table"]
     assert "HR" not in no_aus and set(no_aus["step 3"]) == {"PSNR", "SSIM"}
+
+
+def test_super_resolution_intervals_cover_each_cell_and_compare_rows_on_the_same_faces():
+    from faceforge.evaluation import evaluate_super_resolution
+
+    model = _small_mpenet()
+    data = build_eval_dataset("synth", length=12)
+    evaluator = AUDetector(AUDetector.tiny_config())
+    strict = AUDetector(AUDetector.tiny_config())
+    result = evaluate_super_resolution(model, data, batch_size=6, au_evaluator=evaluator,
+                                       extra_au_evaluators={"sharp": strict},
+                                       calibration=build_eval_dataset("synth", split="val", length=6), resamples=50)
+    table, intervals = result["table"], result["details"]["intervals"]
+    for row, cells in table.items():
+        for column, value in cells.items():
+            cell = intervals[row][column]
+            assert cell["value"] == pytest.approx(value, nan_ok=True)
+            # 12 faces: a ranking score's point value may fall outside its percentile interval
+            assert cell["low"] <= cell["value"] <= cell["high"] or column.startswith(("AU AUC", "AU AP"))
+    assert "AU F1 (val thr.)" in intervals["step 3"] and len(result["details"]["val_thresholds"]["HR"]) == 18
+    assert {"AU AUC (sharp)", "AU AP (sharp)", "AU AUC"} <= set(table["step 2"]) <= set(intervals["step 2"])
+    assert table["HR"]["AU AUC (sharp)"] != table["HR"]["AU AUC"]  # another network, another score
+    boot = result["bootstrap"]
+    gain = boot.compare("step 3", "bicubic", "PSNR")
+    assert gain.value == pytest.approx(table["step 3"]["PSNR"] - table["bicubic"]["PSNR"])
+    assert gain.low <= gain.value <= gain.high and gain.high - gain.low > 0
+    assert "HR" in boot.rows() and "PSNR" not in boot.rows()["HR"]
 
 
 def test_eval_command_prints_the_super_resolution_table_in_db(tmp_path, capsys):
@@ -113,3 +143,9 @@ def test_eval_command_prints_the_super_resolution_table_in_db(tmp_path, capsys):
     assert "PSNR" in printed and "SSIM" in printed and "bicubic" in printed and ", %" not in printed
     assert json.loads(out.read_text())["table"]["step 3"]["PSNR"] > 0
     assert main(["eval", "--model", str(tmp_path / "evaluator"), "--length", "4", "--au-evaluator", "none"]) == 2
+    assert main(["eval", "--model", str(tmp_path / "mpenet"), "--length", "4", "--au-evaluator", "none",
+                 "--resamples", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "95% bootstrap intervals over the 4 faces (20 resamples)" in printed and "step 3: PSNR " in printed
+    assert "intervals" in json.loads(out.read_text())["details"]
+    assert main(["eval", "--model", str(tmp_path / "evaluator"), "--length", "4", "--resamples", "20"]) == 2

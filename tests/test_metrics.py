@@ -267,3 +267,112 @@ def test_best_f1_thresholds_pick_the_cut_that_separates_each_column():
     result = au_metrics(prob, target, aus=(1, 2, 4), threshold=thresholds)
     assert result["f1"]["AU1"] == 1.0 and result["f1"]["AU2"] == 1.0
     assert au_metrics(prob, target, aus=(1, 2, 4))["f1"]["AU1"] == 0.0  # at 0.5 every AU1 is missed
+
+
+# ------------------------------------------------------------------------------- threshold-free AU scores
+
+
+def test_roc_auc_and_average_precision_match_sklearn_with_ties():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from faceforge.metrics import average_precision, roc_auc
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        y = rng.random(300) < 0.2
+        score = np.round(y * 0.3 + rng.random(300), 1)  # rounding makes many ties
+        assert roc_auc(score, y) == pytest.approx(roc_auc_score(y, score))
+        assert average_precision(score, y) == pytest.approx(average_precision_score(y, score))
+
+
+def test_ranking_metrics_of_perfect_uninformed_and_one_class_columns():
+    from faceforge.metrics import au_ranking_metrics
+
+    target = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    prob = np.array([[0.9, 0.5, 0.1], [0.8, 0.5, 0.2], [0.2, 0.5, 0.3], [0.1, 0.5, 0.4]])
+    result = au_ranking_metrics(prob, target, aus=(1, 2, 4))
+    assert result["auc"]["AU1"] == 1.0 and result["ap"]["AU1"] == 1.0  # positives ranked first
+    assert result["auc"]["AU2"] == 0.5 and result["ap"]["AU2"] == 0.5  # one score for all: chance, AP = rate
+    assert math.isnan(result["auc"]["AU4"]) and math.isnan(result["ap"]["AU4"])  # no positive: undefined
+    assert result["auc"]["avg"] == 0.75  # NaN left out of the mean
+    masked = au_ranking_metrics(prob, target, aus=(1, 2, 4), mask=np.array([[1, 1, 1]] * 3 + [[0, 1, 1]]))
+    assert masked["auc"]["AU1"] == 1.0
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        au_ranking_metrics(prob, target * 2, aus=(1, 2, 4))
+
+
+# --------------------------------------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_interval_of_a_mean_covers_it_and_shrinks_with_more_faces():
+    from faceforge.metrics import bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(10, 2, 100), rng.normal(10, 2, 2500)
+    a = bootstrap_interval(lambda i: small[i].mean(), len(small))
+    b = bootstrap_interval(lambda i: large[i].mean(), len(large))
+    assert a.low < a.value < a.high and a.value == pytest.approx(small.mean())
+    # the normal-theory half-width is 1.96 * 2 / sqrt(n): 0.39 for 100 faces, 0.078 for 2500
+    assert (a.high - a.low) / 2 == pytest.approx(0.39, rel=0.2)
+    assert (b.high - b.low) / 2 == pytest.approx(0.078, rel=0.2)
+    assert bootstrap_interval(lambda i: small[i].mean(), 100, seed=5) == \
+        bootstrap_interval(lambda i: small[i].mean(), 100, seed=5)  # reproducible
+
+
+def test_paired_difference_finds_a_small_consistent_gain_that_separate_intervals_miss():
+    from faceforge.metrics import bootstrap_interval, paired_difference
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(25, 3, 300)  # faces differ a lot from each other ...
+    better = base + 0.2 + rng.normal(0, 0.1, 300)  # ... the method gains 0.2 dB on every one of them
+    a = bootstrap_interval(lambda i: better[i].mean(), 300)
+    b = bootstrap_interval(lambda i: base[i].mean(), 300)
+    assert a.low < b.high  # the separate intervals overlap
+    diff = paired_difference(lambda i: better[i].mean(), lambda i: base[i].mean(), 300)
+    assert diff.excludes(0) and diff.value == pytest.approx(0.2, abs=0.03)
+    assert not paired_difference(lambda i: base[i].mean(), lambda i: base[i].mean(), 300).excludes(0)
+    jitter = base + rng.normal(0, 1, 300)  # no gain, only noise: the difference interval straddles 0
+    assert not paired_difference(lambda i: jitter[i].mean(), lambda i: base[i].mean(), 300).excludes(0)
+
+
+def test_interval_formats_scales_and_handles_undefined_statistics():
+    from faceforge.metrics import Interval, bootstrap_interval
+
+    assert Interval(0.5, 0.4, 0.6).scaled(100).format(1) == "50.0 [40.0, 60.0]"
+    assert Interval(0.5, 0.4, 0.6).excludes(0.0) and not Interval(0.5, 0.4, 0.6).excludes(0.45)
+    undefined = bootstrap_interval(lambda i: math.nan, 10)
+    assert math.isnan(undefined.value) and undefined.format() == "-"
+    with pytest.raises(ValueError, match="at least one"):
+        bootstrap_interval(lambda i: 0.0, 0)
+
+
+def test_au_statistics_agree_with_the_metrics_and_feed_a_bootstrap_table():
+    from faceforge.metrics import BootstrapTable, au_ranking_metrics
+    from faceforge.metrics.classification import au_statistics
+
+    rng = np.random.default_rng(0)
+    truth = (rng.random((400, 5)) < 0.2).astype(int)
+    good = np.clip(truth * 0.5 + rng.random((400, 5)) * 0.5, 0, 1)
+    bad = np.clip(truth * 0.1 + rng.random((400, 5)) * 0.9, 0, 1)
+    stats = au_statistics(good, truth, val_threshold=[0.4] * 5)
+    everyone = np.arange(400)
+    reference = au_metrics(good, truth, aus=range(5))
+    assert stats["AU F1"](everyone) == pytest.approx(100 * reference["f1"]["avg"])
+    assert stats["AU Acc"](everyone) == pytest.approx(100 * reference["accuracy"]["avg"])
+    assert stats["AU F1 (val thr.)"](everyone) == pytest.approx(
+        100 * au_metrics(good, truth, aus=range(5), threshold=0.4)["f1"]["avg"])
+    ranking = au_ranking_metrics(good, truth, aus=range(5))
+    assert stats["AU AUC"](everyone) == pytest.approx(ranking["auc"]["avg"])
+    assert stats["AU AP"](everyone) == pytest.approx(ranking["ap"]["avg"])
+    assert stats["AU Acc, all absent"](everyone) == pytest.approx(100 * (1 - truth.mean()))
+
+    table = BootstrapTable(400, resamples=200)
+    table.add_row("good", au_statistics(good, truth))
+    table.add_row("bad", au_statistics(bad, truth))
+    table.add_row("copy", au_statistics(good, truth))
+    assert table.compare("good", "bad", "AU AUC").excludes(0)
+    assert table.verdict("good", "bad", "AU AUC", digits=3).startswith("good above bad in AU AUC by")
+    assert "no measurable difference" in table.verdict("good", "copy", "AU AP")
+    cell = table.interval("good", "AU AUC")
+    assert cell.low <= cell.value <= cell.high and cell.high - cell.low < 0.1
+    assert set(table.as_dict()["bad"]) == {"AU F1", "AU AUC", "AU AP", "AU Acc", "AU Acc, all absent"}

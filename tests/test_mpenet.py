@@ -21,14 +21,7 @@ from faceforge.training.loop import train
 from faceforge.training.tasks import build_task, load_run
 from faceforge.training.tasks.mpenet import SuperResolutionFaces
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: one thread is faster than waiting for a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread (conftest)
 
 
 def tiny(variant: str = "full", **fields) -> MPENetConfig:

@@ -1,13 +1,19 @@
-"""The report of benchmarks/mpenet_tables.py: which rows Tables 1-4 show and what the goal lines say."""
+"""The report of benchmarks/mpenet_tables.py: which rows Tables 1-4 show, their intervals, and what the goal and
+comparison lines say, from per-face statistics whose differences are known."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from faceforge.metrics.bootstrap import BootstrapTable
+
 ROOT = Path(__file__).resolve().parents[1]
+N = 200
 
 
 @pytest.fixture(scope="module")
@@ -18,83 +24,107 @@ def tables():
     return module
 
 
-def row(psnr: float, f1: float = 3.0) -> dict:
-    return {"PSNR": psnr, "SSIM": psnr / 40, "AU F1": f1, "AU Acc": 80.0}
+def per_face(mean: float, seed: int, spread: float = 1.0) -> np.ndarray:
+    return mean + spread * np.random.default_rng(seed).normal(size=N)
 
 
-def model(psnr: float, iterations: int | None = None, f1: float = 3.0) -> dict:
-    table = {"bicubic": row(24.0, 2.0), "step 1": row(psnr - 1), "step 2": row(psnr - 0.5), "step 3": row(psnr, f1),
-             "HR": {"AU F1": 80.0, "AU Acc": 95.0}}
-    return {"table": table, "details": {"landmark_px": 2.5}, "iterations": iterations}
+def add_model(table: BootstrapTable, name: str, psnr: float, auc: float, ap: float, *, bicubic=(24.0, 0.70, 0.30),
+              hr=(0.97, 0.80)) -> None:
+    """A model with three steps, its bicubic row and the HR row; face-level noise shared by every model (seed 0),
+    so paired differences are exactly the mean shifts."""
+    rows = {"bicubic": bicubic, "step 1": (psnr - 1, auc - 0.02, ap - 0.02), "step 2": (psnr - 0.5, auc, ap),
+            "step 3": (psnr, auc, ap)}
+    for row, (p, c, a) in rows.items():
+        for column, values in (("PSNR", per_face(p, 0)), ("SSIM", per_face(p / 40, 0, 0.01)),
+                               ("AU AUC", per_face(c, 0, 0.05)), ("AU AP", per_face(a, 0, 0.05)),
+                               ("AU F1", per_face(20, 0)), ("AU Acc", per_face(85, 0))):
+            table.add(f"{name}:{row}", column, lambda i, v=values: float(v[i].mean()))
+    for column, values in (("AU AUC", per_face(hr[0], 0, 0.05)), ("AU AP", per_face(hr[1], 0, 0.05)),
+                           ("AU Acc, all absent", per_face(86.5, 0))):
+        table.add(f"{name}:HR", column, lambda i, v=values: float(v[i].mean()))
 
 
-def report(tables, results: dict, capsys, sources: dict | None = None) -> str:
-    sources = sources or {name: f"runs/x/mpenet-{name}/model" for name in results}
-    sources.update({"mpenet": "mpenet", "mpegan": "mpegan"})
-    tables.report(results, sources, 10, "au-evaluator", Path("runs/x"), update=False)
-    return capsys.readouterr().out
+def saved(tables, models: dict[str, tuple], iterations: dict[str, int] | None = None) -> dict:
+    table = BootstrapTable(N, resamples=200)
+    for name, (psnr, auc, ap) in models.items():
+        add_model(table, name, psnr, auc, ap)
+    details = {name: {"landmark_px": 2.5, "rows": ["bicubic", "step 1", "step 2", "step 3"]} for name in models}
+    steps = iterations or {name: 1200 for name in models}
+    rows = tables.display_rows({n: n for n in models}, steps, details)
+    main = rows["main"]
+    share = table.derived(lambda m, b, h: (m - b) / (h - b),
+                          *[(main[r], "AU AP") for r in ("MPENet", "Bicubic", "HR (AU ceiling)")])
+    return {"renderer": 2, "renderers": {"au-evaluator-robust": 2, "mpenet": 2, "baseline": 1},
+            "derived": {"ap_gap_share": share.as_dict()}, "faces": N, "val_faces": 50, "resamples": 200,
+            "au_evaluator": "au-evaluator-robust", "sharp_evaluator": "au-evaluator", "cpu": "test CPU",
+            "runs": "runs/x", "models": {n: n for n in models},
+            "iterations": steps, "details": details, "rows": rows, "cells": table.as_dict(),
+            "comparisons": tables.comparisons(table, rows)}
 
 
-def test_the_baseline_row_of_table_1_needs_the_shipped_schedule(tables, capsys):
-    shipped = tables.shipped_iterations("mpenet")
-    assert shipped and shipped > 0  # the shipped card records its iterations
-
-    long = report(tables, {"mpenet": model(26.0), "recurrent_baseline": model(25.25, shipped)}, capsys)
-    assert "| Recurrent baseline (no priors) | 25.25 |" in long
-    assert "in Table 4 only" not in long
-
-    short = report(tables, {"mpenet": model(26.0), "baseline": model(25.25, shipped // 4)}, capsys)
-    assert "Recurrent baseline (no priors)" not in short
-    assert f"the shipped MPENet's {shipped} iterations" in short
-    assert "| baseline | 25.25 |" in short  # still Table 4's first row
-
-
-def test_table_4_says_how_long_its_rows_trained_and_which_rows_got_worse(tables, capsys):
-    shipped = tables.shipped_iterations("mpenet")
-    same = {"mpenet": model(26.0), "baseline": model(25.0, shipped), "landmarks": model(25.5, shipped),
-            "landmarks_aus": model(25.4, shipped, f1=4.0)}
-    text = report(tables, same, capsys)
-    assert f"Table 4: ablation, every row {shipped} iterations (`runs/x`; the last row is the shipped mpenet)" in text
-    assert "- ablation +landmarks vs baseline: no worse" in text
-    assert "- ablation +AUs vs +landmarks: worse in PSNR, SSIM" in text
-    assert "- ablation +AU attention maps (MPENet) vs +AUs: worse in AU F1" in text  # 3.0 < 4.0
-    assert "below bicubic" not in text
-
-    short = {"mpenet": model(26.0), **{v: model(23.5, 300) for v in ("baseline", "landmarks", "landmarks_aus", "full")}}
-    text = report(tables, short, capsys)
-    assert "Table 4: ablation, every row 300 iterations (`runs/x`)" in text
-    assert "- ablation: every variant is still below bicubic in PSNR" in text
-
-    mixed = {"mpenet": model(26.0), "baseline": model(25.0, 300)}
-    text = report(tables, mixed, capsys)
-    assert f"rows trained for different iterations (300, {shipped})" in text
+def test_tables_show_every_trained_row_with_intervals_and_the_all_absent_accuracy(tables, capsys):
+    measured = saved(tables, {"mpenet": (26.0, 0.90, 0.55), "baseline": (25.8, 0.85, 0.45),
+                              "srcnn": (25.0, 0.80, 0.40), "mpegan": (25.5, 0.90, 0.55)})
+    text = tables.report(measured, update=False)
+    assert tables.report(json.loads(json.dumps(measured)), update=False) == text  # --from-json reads the same
+    assert text.index("| Bicubic |") < text.index("| SRCNN |") < text.index("| Recurrent baseline (no priors) |") \
+        < text.index("| MPENet |") < text.index("| MPEGAN |") < text.index("| HR (AU ceiling) |")
+    assert "| MPENet | 26.02 [" in text and "answering \"no AU\" everywhere scores 86.5 [" in text
+    assert "- goal HR faces mean AU AUC >= 0.95: 0.971 [0.964, 0.977] (met)" in text
+    assert "- goal bicubic clearly below HR in AU AP: HR - bicubic 0.500 [0.500, 0.500] (met)" in text
+    assert "- goal MPENet above Recurrent baseline (no priors) in AU AP with non-overlapping intervals" in text
+    assert "- goal MPENet recovers >= 1/3 of the bicubic-to-HR gap in AU AP: 0.50 [0.50, 0.50] (met)" in text
+    assert "- measured out of its training data (another renderer): baseline (renderer 1)" in text
+    assert "- goal MPENet >= bicubic + 1.73 dB PSNR: 2.00 [2.00, 2.00] dB (met)" in text
+    assert "- goal MPENet above SRCNN in PSNR: 1.00 [1.00, 1.00] dB (met)" in text
+    assert "- goal MPENet above VDSR: not measured (no `runs/x/vdsr/model`)" in text
+    assert "- MPEGAN below MPENet in PSNR by 0.50" in text
+    assert "- MPEGAN vs MPENet in AU AUC: no measurable difference (+0.000" in text
+    assert "Table 4: ablation, every row 1200 iterations (`runs/x`)" in text
     assert "- ablation rows not trained: +landmarks, +AUs" in text
 
 
-def test_goal_lines_measure_mpenet_against_bicubic(tables, capsys):
-    text = report(tables, {"mpenet": model(28.0, f1=8.0)}, capsys)
-    assert "- goal MPENet >= bicubic + 3.5 dB: +4.00 dB (met)" in text
-    assert "- goal MPENet >= bicubic + 5 AU F1 points: +6.00 (met)" in text
-    text = report(tables, {"mpenet": model(25.0, f1=3.0)}, capsys)
-    assert "+1.00 dB (missed by 2.50 dB)" in text
-    assert "+1.00 (missed by 4.00)" in text
-
-
-def test_a_non_default_baseline_is_part_of_the_command(tables, capsys):
-    shipped = tables.shipped_iterations("mpenet")
-    results = {"mpenet": model(26.0), "recurrent_baseline": model(25.0, shipped)}
-    text = report(tables, results, capsys, sources={"recurrent_baseline": "elsewhere/model"})
-    assert "`python benchmarks/mpenet_tables.py --runs runs/x --length 10 --baseline elsewhere/model`" in text
+def test_the_baseline_row_of_table_1_needs_mpenets_schedule_and_missed_goals_say_by_how_much(tables, capsys):
+    short = saved(tables, {"mpenet": (24.5, 0.81, 0.32), "baseline": (25.0, 0.80, 0.31)},
+                  iterations={"mpenet": 1200, "baseline": 300})
+    text = tables.report(short, update=False)
+    assert "Recurrent baseline (no priors) |" not in text and "in Table 4 only" in text
+    assert "| baseline | 25.02 [" in text  # still Table 4's first row
+    assert "rows trained for different iterations (300, 1200)" in text
+    assert "- goal MPENet >= bicubic + 1.73 dB PSNR: 0.50 [0.50, 0.50] dB (missed by 1.23 dB)" in text
+    assert "- goal MPENet recovers >= 1/3 of the bicubic-to-HR gap in AU AP: 0.04 [0.04, 0.04] (missed by 0.29)" in text
+    assert "(AU ceiling)" in text and "not measured (no baseline trained as long as MPENet)" in text
+    assert "- ablation +AU attention maps (MPENet) below baseline in PSNR by 0.50" in text
 
 
 def test_write_section_replaces_the_marked_block_and_appends_one_where_missing(tables, tmp_path):
     start, end = tables.MARKERS
     marked = tmp_path / "marked.md"
     marked.write_text(f"# Card\n\nbefore\n{start}\nold table\n{end}\nafter\n")
-    tables.write_section(marked, "new table\n")
+    tables.write_section(marked, "new table\n", 2)
     assert marked.read_text() == f"# Card\n\nbefore\n{start}\nnew table\n{end}\nafter\n"
 
     bare = tmp_path / "bare.md"
     bare.write_text("# Card\n")
-    tables.write_section(bare, "new table")
-    assert bare.read_text() == f"# Card\n\n## Paper tables (FaceForge-Synth v1)\n\n{start}\nnew table\n{end}\n"
+    tables.write_section(bare, "new table", 2)
+    assert bare.read_text() == f"# Card\n\n## Paper tables (FaceForge-Synth v2)\n\n{start}\nnew table\n{end}\n"
+
+
+def test_model_overrides_name_known_models_only(tables):
+    found = tables.sources(Path("runs"), ["mpenet=runs/mpenet-full/model"])
+    assert found["mpenet"] == "runs/mpenet-full/model" and found["vdsr"] == "runs/vdsr/model"
+    with pytest.raises(SystemExit, match="NAME=FOLDER"):
+        tables.sources(Path("runs"), ["nonsense"])
+    assert tables.synth_version() in (1, 2)
+
+
+def test_a_goal_met_by_the_point_estimate_alone_says_so_and_old_json_is_refused(tables):
+    from faceforge.metrics import Interval
+
+    assert tables.against(1.73, Interval(2.0, 1.8, 2.2), 2, " dB") == "met"
+    assert tables.against(1.73, Interval(1.8, 1.6, 2.0), 2, " dB") == \
+        "met by the point estimate, not by the interval's lower end 1.60 dB"
+    assert tables.against(1.73, Interval(1.5, 1.3, 1.7), 2, " dB") == "missed by 0.23 dB"
+    old = json.loads((ROOT / "benchmarks" / "results" / "mpenet_tables_renderer1.json").read_text())
+    with pytest.raises(SystemExit, match="earlier version"):
+        tables.report(old, update=False)

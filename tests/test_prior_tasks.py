@@ -20,6 +20,7 @@ def tiny_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("config, options", [
     ("train/configs/au_detector.yaml", {"net.backbone": "resnet10t", "net.image_size": 48}),
+    ("train/configs/au_evaluator_robust.yaml", {"net.image_size": 48}),
     ("train/configs/expression_classifier.yaml", {"net.width": 0.0625, "net.image_size": 48}),
 ])
 @pytest.mark.slow
@@ -39,6 +40,10 @@ def test_prior_task_trains_and_exports(tiny_cache, config, options):
     assert "FaceForge-Synth" in card and "split: test" in card
     summary = json.loads((tiny_cache / "run" / "train_summary.json").read_text())
     assert summary  # the loop recorded the run
+    if "robust" in config:  # degraded training faces; the card reports sharp and bicubic x2-x8 test faces
+        assert "Training faces were degraded at random" in card
+        for row in ("auc x8", "ap x4", "f1 x2", "mean ROC-AUC, bicubic x8"):
+            assert row in card
 
 
 def test_cached_synth_renders_once_and_matches_the_renderer(tmp_path, monkeypatch):

@@ -142,7 +142,8 @@ def test_app_roles_name_shipped_models_and_the_app_uses_them():
     assert set(roles.values()) <= set(registry.shipped_models())
     assert default_models() == {"au": "au-detector", "expression": "expression-classifier", "mpenet": "mpenet",
                                 "mpegan": "mpegan"}
-    assert registry.default_model("evaluator.au") == "au-evaluator"
+    assert registry.default_model("evaluator.au") == "au-evaluator-robust"
+    assert registry.default_model("evaluator.au_sharp") == "au-evaluator"
     with pytest.raises(KeyError, match="unknown role"):
         registry.default_model("app.nothing")
 

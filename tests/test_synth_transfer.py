@@ -136,3 +136,19 @@ def test_only_the_named_regular_members_are_read_from_a_tarball(real_faces, tmp_
     assert written == [folder / "a.jpg"]
     assert sorted(p.name for p in folder.iterdir()) == ["a.jpg"]
     assert (folder / "a.jpg").read_bytes() == b"photo"
+
+
+def test_real_restoration_scores_models_against_bicubic_on_the_same_inputs():
+    from faceforge.models.sr_baselines import VDSR, VDSRConfig
+
+    bench = _load("real_restoration")
+    g = torch.Generator().manual_seed(0)
+    hr = torch.nn.functional.avg_pool2d(torch.rand(3, 3, 132, 132, generator=g), 5, 1)
+    bicubic = bench.restore(None, hr)
+    vdsr = VDSR(VDSRConfig(depth=3, channels=4)).eval()
+    torch.nn.init.zeros_(vdsr.body[-1].weight)
+    torch.nn.init.zeros_(vdsr.body[-1].bias)  # a zero residual: VDSR returns the bicubic upsampling
+    assert torch.allclose(bench.restore(vdsr, hr), bicubic, atol=1e-6)
+    got = bench.scores(bicubic, hr)
+    assert got["psnr"].shape == (3,) and (got["psnr"] > 15).all() and (got["ssim"] <= 1).all()
+    assert (bench.scores(hr, hr)["psnr"] == bench.PSNR_CAP).all()  # identical images: the cap, not inf

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train and publish MPENet and MPEGAN, then the other Table 4 variants, and measure the paper tables.
+# Train and publish MPENet and MPEGAN, then the other Table 4 variants and SRCNN / VDSR, and measure the paper tables.
 #   bash train/ship_mpenet.sh                       # the shipped CPU-scale runs (train/configs/*_cpu.yaml)
 #   CONFIG=paper bash train/ship_mpenet.sh          # the paper's schedule (train/configs/mpenet.yaml, mpegan.yaml)
 #   bash train/ship_mpenet.sh steps=100             # extra key=value overrides for every run
@@ -22,5 +22,10 @@ python train/publish.py runs/mpenet-full/model mpenet
 python train/publish.py runs/mpegan/model mpegan
 for variant in baseline landmarks landmarks_aus; do
   mpenet "$variant" "$@"
+done
+synth=$(awk '/^synth_version:/ {print $2}' "train/configs/mpenet$suffix.yaml")  # MPENet's faces, for every row
+for network in srcnn vdsr; do  # the paper's generic baselines of Tables 1-2, on the same faces and schedule
+  "${launch[@]}" --task "$network" --config "train/configs/$network$suffix.yaml" output_dir="runs/$network" \
+    synth_version="$synth" "$@" --resume
 done
 python benchmarks/mpenet_tables.py --runs runs

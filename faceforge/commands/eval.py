@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--au-evaluator", default=None,
-                   help="AU network that scores restored faces (default: the shipped au-evaluator; 'none': skip)")
+                   help="AU network that scores restored faces (default: the shipped au-evaluator-robust; "
+                        "'none': skip)")
+    p.add_argument("--resamples", type=int, default=0,
+                   help="bootstrap resamples of the test faces: print every cell with its 95%% interval "
+                        "(models whose outputs are faces)")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (default: eval-<dataset>-<split>.json)")
     p.set_defaults(func=run)
 
@@ -39,7 +43,13 @@ def _clean(value):
 def run(args: argparse.Namespace) -> int:
     import faceforge
     from faceforge.errors import FaceForgeError
-    from faceforge.evaluation import SYNTH_SETS, build_eval_dataset, evaluate, evaluator_takes_au_evaluator
+    from faceforge.evaluation import (
+        SYNTH_SETS,
+        build_eval_dataset,
+        evaluate,
+        evaluator_takes_au_evaluator,
+        evaluator_takes_resamples,
+    )
     from faceforge.metrics.classification import format_table
 
     model = faceforge.from_pretrained(args.model)
@@ -54,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
             raise FaceForgeError(f"--au-evaluator applies to models whose outputs are faces (mpenet ...), not "
                                  f"{model.config.model_type}")
         kwargs["au_evaluator"] = None if args.au_evaluator.lower() == "none" else args.au_evaluator
+    if args.resamples:
+        if args.resamples < 0 or not evaluator_takes_resamples(model.config.model_type):
+            raise FaceForgeError(f"--resamples takes a positive count and applies to models whose outputs are "
+                                 f"faces (mpenet ...), not {model.config.model_type}")
+        kwargs["resamples"] = args.resamples
     result = evaluate(model, dataset, batch_size=args.batch_size, num_workers=args.workers, device=args.device,
                       **kwargs)
     percent, digits = result.pop("percent", True), result.pop("digits", 2)
@@ -61,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{model.config.model_type} {args.model} on {args.dataset}{renderer}/{args.split} "
           f"({result['details']['samples']} samples){', %' if percent else ''}:")
     print(format_table(result["table"], percent=percent, digits=digits, corner=args.dataset))
+    boot = result.pop("bootstrap", None)
+    if boot is not None:
+        print(f"95% bootstrap intervals over the {boot.n} faces ({len(boot.draws)} resamples):")
+        for row, cells in boot.rows().items():
+            places = digits if isinstance(digits, dict) else {}
+            print(f"  {row}: " + "; ".join(f"{column} {cell.format(places.get(column, 2))}"
+                                           for column, cell in cells.items()))
     out = args.out or Path(f"eval-{args.dataset}-{args.split}.json")
     payload = {"model": str(args.model), "model_type": model.config.model_type, "dataset": args.dataset,
                "split": args.split, **result}

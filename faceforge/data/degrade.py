@@ -1,4 +1,6 @@
-"""Degradations that turn a clean aligned face into a model input: MATLAB bicubic resizing and occlusion.
+"""Degradations that turn a clean aligned face into a model input: MATLAB bicubic resizing and occlusion, and
+the random mix of resampling, blur, noise and JPEG (:func:`random_degradation`) that evaluators train on so
+that they can judge restored faces.
 
 Both restoration papers synthesise their inputs from 128x128 aligned faces:
 
@@ -17,7 +19,9 @@ small weight matrices, so it is batched, differentiable and runs on any device.
 from __future__ import annotations
 
 import functools
+import io
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "Degradations",
     "Degraded",
     "apply_occlusion",
     "bicubic_downsample",
@@ -32,6 +37,7 @@ __all__ = [
     "degrade",
     "imresize",
     "quantize_8bit",
+    "random_degradation",
     "random_square_mask",
     "resize_mask",
     "resize_matrix",
@@ -367,3 +373,109 @@ def degrade(
     if x.ndim == 3:
         return Degraded(lr[0], mask[0])
     return Degraded(lr, mask)
+
+
+@dataclass
+class Degradations:
+    """A random mix of what restored and low-resolution faces look like (:func:`random_degradation`).
+
+    Each face independently: bicubic down and back up by a factor drawn from ``factors`` (1: untouched), then
+    with probability ``blur_p`` a Gaussian blur of sigma in ``blur_sigma`` (pixels), with ``noise_p`` Gaussian
+    noise of sigma in ``noise_sigma``, with ``jpeg_p`` JPEG compression at a quality in ``jpeg_quality``.
+    The default does nothing.
+    """
+
+    factors: tuple[int, ...] = (1,)
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    noise_p: float = 0.0
+    noise_sigma: tuple[float, float] = (0.005, 0.03)
+    jpeg_p: float = 0.0
+    jpeg_quality: tuple[int, int] = (40, 95)
+
+    def __post_init__(self) -> None:
+        self.factors = tuple(self.factors)
+        if not self.factors or any(isinstance(f, bool) or int(f) != f or f < 1 for f in self.factors):
+            raise ValueError(f"factors must be integers >= 1, got {self.factors}")
+        for name in ("blur_p", "noise_p", "jpeg_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        for name, low in (("blur_sigma", 1e-3), ("noise_sigma", 0.0), ("jpeg_quality", 1)):
+            lo, hi = getattr(self, name)
+            if not low <= lo <= hi or (name == "jpeg_quality" and hi > 100):
+                raise ValueError(f"{name} must be an increasing range from {low} (jpeg_quality: up to 100), "
+                                 f"got {(lo, hi)}")
+
+    @property
+    def active(self) -> bool:
+        return self.factors != (1,) or self.blur_p > 0 or self.noise_p > 0 or self.jpeg_p > 0
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = image.shape[0]
+    padded = F.pad(image[None], (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)[0]
+
+
+def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
+    from PIL import Image
+
+    array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=int(quality))
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(decoded).permute(2, 0, 1).to(image)
+
+
+def random_degradation(images: torch.Tensor, config: Degradations, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Degrade each face of a batch at random as ``config`` says (see :class:`Degradations`).
+
+    Every random choice comes from torch's generator (``generator`` or the global one), so a training run that
+    saves and restores torch's RNG state draws the same degradations after a resume.
+
+    Args:
+        images: (B, 3, S, S) faces in [0, 1].
+        config: What to draw from.
+        generator: Optional CPU generator.
+
+    Returns:
+        (B, 3, S, S) degraded faces in [0, 1], same dtype and device.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"random_degradation expects (B, C, H, W), got shape {tuple(images.shape)}")
+    count = images.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, generator=generator)
+
+    choices = torch.tensor(config.factors)
+    factors = choices[torch.randint(len(choices), (count,), generator=generator)]
+    blur = torch.rand(count, generator=generator) < config.blur_p
+    sigmas = uniform(*config.blur_sigma)
+    noisy = torch.rand(count, generator=generator) < config.noise_p
+    noise_sigmas = uniform(*config.noise_sigma)
+    noise = torch.randn(images.shape, generator=generator)
+    jpeg = torch.rand(count, generator=generator) < config.jpeg_p
+    qualities = torch.randint(config.jpeg_quality[0], config.jpeg_quality[1] + 1, (count,), generator=generator)
+
+    out = images.clone()
+    height, width = images.shape[-2:]
+    for factor in factors.unique().tolist():
+        if factor > 1:
+            pick = (factors == factor).to(images.device)
+            low = imresize(images[pick], size=(math.ceil(height / factor), math.ceil(width / factor)), quantize=True)
+            out[pick] = imresize(low, size=(height, width), clamp=True).to(out.dtype)
+    for i in range(count):
+        if blur[i]:
+            out[i] = _gaussian_blur(out[i], float(sigmas[i]))
+        if noisy[i]:
+            out[i] = (out[i] + noise_sigmas[i].item() * noise[i].to(out)).clamp(0, 1)
+        if jpeg[i]:
+            out[i] = _jpeg(out[i], int(qualities[i]))
+    return out

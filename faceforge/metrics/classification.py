@@ -1,7 +1,8 @@
 """AU detection and expression classification metrics, returned as plain dicts that print as paper tables.
 
 * AU occurrence (IGCN Tables 1-2, MPENet Table 2): per-AU F1 and accuracy and their averages over the AUs,
-  where F1 = 2 TP / (2 TP + FP + FN) of the binary occurrence labels.
+  where F1 = 2 TP / (2 TP + FP + FN) of the binary occurrence labels; and the threshold-free scores a decision
+  threshold cannot flatter or sink: per-AU ROC-AUC and average precision (:func:`au_ranking_metrics`).
 * Expression recognition (FSR-FER, GroupGAN): overall accuracy, per-class accuracy (recall) and the
   confusion matrix with named rows (true class) and columns (predicted class).
 
@@ -12,7 +13,7 @@ Inputs may be torch tensors or NumPy arrays. :func:`format_table` renders any ``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +24,12 @@ from faceforge.face.expressions import EXPRESSIONS
 
 __all__ = [
     "au_metrics",
+    "au_ranking_metrics",
+    "au_statistics",
+    "average_precision",
+    "best_f1_thresholds",
     "binarize",
+    "roc_auc",
     "classification_accuracy",
     "confusion_matrix",
     "expression_metrics",
@@ -119,6 +125,142 @@ def au_metrics(
         accuracy = np.where(count > 0, (tp + tn) / count, math.nan)
     columns = _au_columns(aus, truth.shape[1])
     return {"f1": _with_average(columns, f1), "accuracy": _with_average(columns, accuracy)}
+
+
+def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of one binary column: the probability that a random positive scores above a
+    random negative (ties count half), from average ranks; NaN without positives or without negatives.
+    Equal to scikit-learn's ``roc_auc_score``."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(positive, dtype=bool)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(np.asarray(score, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(score: np.ndarray, positive: np.ndarray) -> float:
+    """Average precision of one binary column, sum over distinct thresholds of (R_n - R_{n-1}) P_n (no
+    interpolation); NaN without positives. Equal to scikit-learn's ``average_precision_score``; a scorer that
+    knows nothing gets the positive rate."""
+    y = np.asarray(positive, dtype=bool)
+    if not y.any():
+        return math.nan
+    s = np.asarray(score, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # the last face of each group of equal scores
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+def au_ranking_metrics(
+    prob: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    aus: Sequence[int | str] = FACEFORGE_AUS,
+    mask: torch.Tensor | np.ndarray | None = None,
+) -> dict[str, dict[str, float]]:
+    """Threshold-free AU scores: per-AU ROC-AUC and average precision, with their means over the AUs.
+
+    An AU whose valid labels are all one class has no AUC (and without positives no AP): NaN, left out of the
+    mean. AUC 0.5 and AP = the positive rate are what a scorer without information gets.
+
+    Args:
+        prob: (N, K) scores (probabilities or logits: only their order counts).
+        target: (N, K) 0/1 ground truth.
+        aus: The K AU numbers (or column names) in column order.
+        mask: Optional (N, K) validity mask.
+
+    Returns:
+        ``{"auc": {"AU1": ..., "avg": ...}, "ap": {...}}`` with values in [0, 1].
+    """
+    scores, truth = _numpy(prob).astype(np.float64), _numpy(target)
+    if scores.shape != truth.shape or truth.ndim != 2:
+        raise ValueError(f"prob and target must both be (N, K); got {scores.shape} and {truth.shape}")
+    valid = np.ones(truth.shape, dtype=bool) if mask is None else _numpy(mask).astype(bool)
+    if valid.shape != truth.shape:
+        raise ValueError(f"mask shape {valid.shape} differs from target shape {truth.shape}")
+    if not np.isin(truth[valid], (0, 1)).all():
+        raise ValueError("target holds values other than 0 and 1; mask unknown labels with mask=")
+    columns = _au_columns(aus, truth.shape[1])
+    auc, ap = np.full(truth.shape[1], math.nan), np.full(truth.shape[1], math.nan)
+    for k in range(truth.shape[1]):
+        v = valid[:, k]
+        auc[k] = roc_auc(scores[v, k], truth[v, k])
+        ap[k] = average_precision(scores[v, k], truth[v, k])
+    return {"auc": _with_average(columns, auc), "ap": _with_average(columns, ap)}
+
+
+def au_statistics(
+    prob: torch.Tensor | np.ndarray,
+    target: torch.Tensor | np.ndarray,
+    *,
+    threshold: float | Sequence[float] | np.ndarray | torch.Tensor = 0.5,
+    val_threshold: Sequence[float] | np.ndarray | None = None,
+    mask: torch.Tensor | np.ndarray | None = None,
+) -> dict[str, Callable[[np.ndarray], float]]:
+    """The AU columns of a table as functions of the faces they are measured on, for
+    :class:`faceforge.metrics.BootstrapTable`: each takes an index array into the N faces and returns the mean
+    over the AUs. The AUs averaged are fixed on all N faces (those with a positive, and for AUC also a negative,
+    valid label), so every resample measures the same statistic; a resample on which one of them is undefined
+    gives NaN (the bootstrap leaves it out and counts it) instead of a mean over fewer AUs.
+
+    Columns: ``AU F1`` (%, at ``threshold``), ``AU F1 (val thr.)`` (%, at per-AU thresholds chosen on a
+    validation split, when ``val_threshold`` is given), ``AU AUC`` and ``AU AP`` (threshold-free, in [0, 1]),
+    ``AU Acc`` (%, at ``threshold``) and ``AU Acc, all absent`` (%: the accuracy of answering "no AU" everywhere,
+    the trivial baseline that accuracy must be read against).
+
+    Args:
+        prob: (N, K) probabilities.
+        target: (N, K) 0/1 labels.
+        threshold: Decision threshold, one or (K,).
+        val_threshold: Optional (K,) thresholds chosen on the validation split.
+        mask: Optional (N, K) validity mask.
+    """
+    p = _numpy(prob).astype(np.float64)
+    truth = _numpy(target)
+    if p.shape != truth.shape or truth.ndim != 2:
+        raise ValueError(f"prob and target must both be (N, K); got {p.shape} and {truth.shape}")
+    valid = np.ones(truth.shape, dtype=bool) if mask is None else _numpy(mask).astype(bool)
+    positive = truth.astype(bool) & valid
+    has_positive = positive.any(0)
+    has_both = has_positive & (valid & ~positive).any(0)
+    labelled = valid.any(0)
+
+    def mean(values: np.ndarray, over: np.ndarray) -> float:
+        if not over.any():
+            return math.nan
+        chosen = values[over]
+        return float(chosen.mean()) if np.isfinite(chosen).all() else math.nan
+
+    def f1_and_accuracy(decided: np.ndarray, idx: np.ndarray) -> tuple[float, float]:
+        d, y, v = decided[idx], positive[idx], valid[idx]
+        tp, fp, fn = (d & y).sum(0), (d & ~y & v).sum(0), (~d & y).sum(0)
+        tn = (~d & ~y & v).sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f1 = np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), math.nan)
+            accuracy = (tp + tn) / v.sum(0)
+        return 100 * mean(f1, has_positive), 100 * mean(accuracy, labelled)
+
+    decided = binarize(p, threshold=threshold) & valid
+    columns: dict[str, Callable[[np.ndarray], float]] = {"AU F1": lambda i: f1_and_accuracy(decided, i)[0]}
+    if val_threshold is not None:
+        tuned = binarize(p, threshold=np.asarray(val_threshold, dtype=np.float64)) & valid
+        columns["AU F1 (val thr.)"] = lambda i: f1_and_accuracy(tuned, i)[0]
+    k_range = range(truth.shape[1])
+    columns["AU AUC"] = lambda i: mean(np.array([roc_auc(p[i, k][valid[i, k]], positive[i, k][valid[i, k]])
+                                                 if has_both[k] else math.nan for k in k_range]), has_both)
+    columns["AU AP"] = lambda i: mean(np.array([average_precision(p[i, k][valid[i, k]], positive[i, k][valid[i, k]])
+                                                if has_positive[k] else math.nan for k in k_range]), has_positive)
+    columns["AU Acc"] = lambda i: f1_and_accuracy(decided, i)[1]
+    columns["AU Acc, all absent"] = lambda i: f1_and_accuracy(np.zeros_like(decided), i)[1]
+    return columns
 
 
 def best_f1_thresholds(

@@ -4,7 +4,8 @@
 
 Trained with the weighted multi-label cross-entropy + weighted Dice loss of MPENet Eq. (6)-(8)
 (``faceforge.losses.au``). It supervises IGCN, MPENet and the editing models; a separately trained instance
-with another backbone is the *evaluator* that scores their outputs.
+with another backbone is the *evaluator* that scores their outputs: ``au-evaluator-robust`` (trained on degraded
+faces, the judge of restored ones) and ``au-evaluator`` (sharp faces only, the stricter second opinion).
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ FAMILY = ModelFamily(
     shipped=(
         Shipped("au-detector", "AU detector (ResNet-18), the AU supervisor of restoration and editing",
                 roles=("app.au",)),
-        Shipped("au-evaluator", "AU evaluator (ResNet-10t): scores AUs of generated faces; never used in training",
+        Shipped("au-evaluator", "AU evaluator of sharp faces (ResNet-10t): the strict judge of generated faces; "
+                                "never used in training", roles=("evaluator.au_sharp",)),
+        Shipped("au-evaluator-robust", "AU evaluator of restored faces (ResNet-10t, trained on faces degraded by "
+                                       "bicubic x1-x8, blur, noise and JPEG); never used in training",
                 roles=("evaluator.au",)),
     ),
 )

@@ -196,6 +196,14 @@ class MPENetOptions:
             raise ValueError("loss weights must be >= 0")
 
 
+def super_resolution_split(task: Task, split: str, length: int | None, *, train: bool) -> SuperResolutionFaces:
+    """A split of the run's faces as super-resolution samples (``task.opts`` has ``net.image_size``, ``net.scale``
+    and ``crop_margin``): bordered faces cropped to the HR size, with their LR inputs."""
+    o = task.opts
+    faces = face_split(task, split, length=length, size=o.net.image_size, margin=o.crop_margin)
+    return SuperResolutionFaces(faces, size=o.net.image_size, scale=o.net.scale, train=train)
+
+
 class MPENetTask(Task):
     """MPENet (PSNR-oriented): Eq. (13) with lambda_per = lambda_adv = 0; an EMA of the generator is exported."""
 
@@ -205,9 +213,7 @@ class MPENetTask(Task):
 
     # --- data ----------------------------------------------------------------------------------------------------
     def _faces(self, split: str, length: int | None, *, train: bool) -> SuperResolutionFaces:
-        o = self.opts
-        faces = face_split(self, split, length=length, size=o.net.image_size, margin=o.crop_margin)
-        return SuperResolutionFaces(faces, size=o.net.image_size, scale=o.net.scale, train=train)
+        return super_resolution_split(self, split, length, train=train)
 
     def train_dataset(self) -> Dataset:
         self.train_set = self._faces("train", self.opts.train_length, train=True)
