@@ -4,7 +4,7 @@ with a 95% bootstrap interval and every "A beats B" claim checked on the paired 
     python benchmarks/mpenet_tables.py [--runs runs] [--model NAME=FOLDER ...] [--length 2000] [--val-length 500]
                                        [--au-evaluator au-evaluator-robust] [--sharp-evaluator au-evaluator]
                                        [--resamples 1000] [--json benchmarks/results/mpenet_tables.json]
-                                       [--update] [--from-json]
+                                       [--scores RUNS/table_scores] [--only NAME ...] [--update] [--from-json]
 
 Models (a missing one is reported and left out): the shipped ``mpenet`` and ``mpegan``; the recurrent baseline
 without priors and the other Table 4 variants in ``RUNS/mpenet-{baseline,landmarks,landmarks_aus,full}/model``
@@ -12,6 +12,8 @@ without priors and the other Table 4 variants in ``RUNS/mpenet-{baseline,landmar
 comparisons SRCNN and VDSR in ``RUNS/srcnn/model`` and ``RUNS/vdsr/model``, trained on the same faces and
 schedule. ``--model NAME=FOLDER`` points any of them elsewhere (e.g. ``mpenet=runs/mpenet-full/model`` before a
 run is published). The baseline row of Tables 1-2 is shown only when it trained as long as MPENet.
+``--model scaling=FOLDER`` adds an MPENet trained under another weighing of Eq. (13) (``options.loss_norm``,
+``options.lambda_au``), compared with the shipped one in a table of its own.
 
 Faces: the identity-disjoint test split of the renderer the shipped MPENet was trained on (``synth_version`` of
 ``train/configs/mpenet_cpu.yaml``), centre-aligned at 128x128, brought down to 16x16 by MATLAB bicubic (8-bit)
@@ -23,6 +25,10 @@ answering "no AU" everywhere; the sharp evaluator (``--sharp-evaluator``, traine
 stricter AUC / AP pair. Intervals: percentile bootstrap over the test faces (``--resamples``), the same draws for
 every model, so rows compare pairwise (``faceforge.metrics.BootstrapTable``).
 
+Each model's per-face scores are kept in ``--scores`` (safetensors, keyed by the weights' digest, the faces and
+the evaluators) and reused: ``--only NAME ...`` scores some models and stops, so that several processes can share
+the work (one thread each is the fastest use of a small CPU), and the run without it makes the tables.
+
 Prints Markdown tables and the goals of the AU-measurement work (HR AUC >= 0.95; bicubic clearly below HR; MPENet
 above bicubic and the baseline in AU AP and AUC with non-overlapping intervals; a third of the bicubic-to-HR AP
 gap recovered; PSNR gain >= +1.73 dB; MPENet above SRCNN and VDSR), writes every cell and comparison to ``--json``,
@@ -33,12 +39,14 @@ markers ``<!-- mpenet-tables -->`` and ``<!-- /mpenet-tables -->``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import time
 from pathlib import Path
 
 import faceforge
+from faceforge.face.aus import FACEFORGE_AUS
 from faceforge.metrics.bootstrap import BootstrapTable, Interval, difference_sentence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,20 +98,69 @@ def trained_renderer(source: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def loss_scaling(source: str) -> str:
+    """How Eq. (13) weighed its terms when ``source`` trained ("loss_norm paper, lambda_au 0.01"): from its run's
+    ``config.yaml`` or the options row of its card, with the task's defaults for what neither says."""
+    from faceforge.resolve import HUB_CARDS
+    from faceforge.training.tasks.mpenet import MPENetOptions
+
+    folder = Path(source) if Path(source).is_dir() else HUB_CARDS / source
+    config, card = folder.parent / "config.yaml", folder / "README.md"
+    options = {}
+    if config.is_file():
+        import yaml
+
+        options = yaml.safe_load(config.read_text()).get("options") or {}
+    elif card.is_file():
+        found = re.search(r"^\| options \| (.*) \|$", card.read_text(), re.M)
+        options = dict(item.split("=", 1) for item in found.group(1).split(", ") if "=" in item) if found else {}
+    defaults = MPENetOptions()
+    norm = options.get("loss_norm", defaults.loss_norm)
+    return f"loss_norm {norm}, lambda_au {float(options.get('lambda_au', defaults.lambda_au)):g}"
+
+
 def sources(runs: Path, overrides: list[str]) -> dict[str, str]:
-    """Model name -> folder or shipped name."""
+    """Model name -> folder or shipped name (``scaling`` only when ``--model`` names it)."""
     found = {"mpenet": "mpenet", "mpegan": "mpegan", "srcnn": str(runs / "srcnn" / "model"),
              "vdsr": str(runs / "vdsr" / "model")}
     found.update({variant: str(runs / f"mpenet-{variant}" / "model") for _, variant in ABLATION})
     for item in overrides:
         name, sep, folder = item.partition("=")
-        if not sep or name not in found:
-            raise SystemExit(f"--model takes NAME=FOLDER with NAME one of {sorted(found)}, got {item!r}")
+        if not sep or name not in {*found, "scaling"}:
+            raise SystemExit(f"--model takes NAME=FOLDER with NAME one of {sorted({*found, 'scaling'})}, "
+                             f"got {item!r}")
         found[name] = folder
     return found
 
 
 # --- measuring -----------------------------------------------------------------------------------------------------
+def weights_digest(source: str) -> str:
+    """SHA-256 (first 16 hex digits) of a model folder's or shipped model's ``model.safetensors``."""
+    from faceforge.resolve import HUB_CARDS
+
+    weights = (Path(source) if Path(source).is_dir() else HUB_CARDS / source) / "model.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else ""
+
+
+def stored(path: Path, key: dict[str, str], score, evaluator, extras):
+    """The scores kept at ``path`` when they were measured with the same ``key`` (model weights, faces,
+    evaluators), else ``score()``'s, kept there for the next run: models can be scored by separate processes
+    (``--only``) and a stopped measurement resumes."""
+    from faceforge.evaluation import SuperResolutionScores
+
+    if path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as file:
+            kept = file.metadata() or {}
+        if all(kept.get(k) == v for k, v in key.items()):
+            print(f"  reusing {path}")
+            return SuperResolutionScores.load(path, evaluator=evaluator, extra_evaluators=extras)
+    scores = score()
+    scores.save(path, **key)
+    return scores
+
+
 def measure(args) -> dict:
     """Score every model on the same faces; return the JSON-ready cells and comparisons."""
     from faceforge.data.synth import SynthFaces
@@ -118,10 +175,12 @@ def measure(args) -> dict:
     evaluator = load_pretrained(args.au_evaluator).eval()
     extras = {"sharp": load_pretrained(args.sharp_evaluator).eval()} if args.sharp_evaluator else {}
     table = BootstrapTable(len(test), resamples=args.resamples)
-    models, steps, details = {}, {}, {}
+    models, steps, details, scalings = {}, {}, {}, {}
     renderers = {name: trained_renderer(name) for name in (args.au_evaluator, args.sharp_evaluator) if name}
     for name, source in sources(args.runs, args.model).items():
         if name == "full" and Path(source).resolve() == Path(sources(args.runs, args.model)["mpenet"]).resolve():
+            continue
+        if args.only and name not in args.only:
             continue
         try:
             model = faceforge.from_pretrained(source).eval()
@@ -130,19 +189,35 @@ def measure(args) -> dict:
             continue
         start = time.perf_counter()
         kwargs = {"batch_size": args.batch_size, "num_workers": 0, "device": "cpu"}
-        data_aus = tuple(test.aus)
-        scores = score_super_resolution(model, test, evaluator, extra_evaluators=extras, **kwargs)
-        calibration = score_super_resolution(model, val, evaluator, **kwargs).fit_thresholds(data_aus)
+        data_aus = tuple(getattr(test, "aus", FACEFORGE_AUS))
+        key = {"weights": weights_digest(source), "renderer": str(version), "au_evaluator": args.au_evaluator,
+               "sharp_evaluator": args.sharp_evaluator}
+        stem = key["weights"] or name  # kept by weights: a run measured as "scaling" is reused as "mpenet"
+        scores = stored(args.scores / f"{stem}-test.safetensors", {**key, "faces": str(len(test))},
+                        lambda: score_super_resolution(model, test, evaluator, extra_evaluators=extras, **kwargs),
+                        evaluator, extras)
+        val_scores = stored(args.scores / f"{stem}-val.safetensors", {**key, "faces": str(len(val))},
+                            lambda: score_super_resolution(model, val, evaluator, **kwargs), evaluator, {})
+        calibration = val_scores.fit_thresholds(data_aus)
+        val_cells = val_scores.table(data_aus)[0][val_scores.rows[-1]]
         for row, cells in scores.statistics(data_aus, val_thresholds=calibration).items():
             table.add_row(f"{name}:{row}", cells)
         models[name] = source
         renderers[name] = trained_renderer(source)
         steps[name] = iterations(source) if Path(source).is_dir() else shipped_iterations(source)
-        details[name] = {"landmark_px": scores.table(data_aus)[1].get("landmark_px"), "rows": scores.rows}
-        print(f"[{name}] {source}: {len(test)} + {len(val)} faces in {time.perf_counter() - start:.0f} s")
+        if name in ("mpenet", "scaling"):
+            scalings[name] = loss_scaling(source)
+        details[name] = {"landmark_px": scores.table(data_aus)[1].get("landmark_px"), "rows": scores.rows,
+                         "val": {column: val_cells[column] for column in ("PSNR", "AU AUC", "AU AP")}}
+        print(f"[{name}] {source}: {len(test)} + {len(val)} faces in {time.perf_counter() - start:.0f} s; "
+              f"validation PSNR {val_cells['PSNR']:.2f} dB, AU AUC {val_cells['AU AUC']:.3f}, "
+              f"AU AP {val_cells['AU AP']:.3f}")
+    if args.only:
+        print(f"scored {', '.join(models) or 'nothing'} into {args.scores}; run without --only for the tables")
+        return {}
     if "mpenet" not in models:
         raise SystemExit("the shipped mpenet (or --model mpenet=FOLDER) is needed for Tables 1-3")
-    rows = display_rows(models, steps, details)
+    rows = display_rows(models, steps, details, scalings)
     derived = {}
     main = rows["main"]
     if all(table.has(main[r], "AU AP") for r in ("MPENet", "Bicubic", "HR (AU ceiling)")):
@@ -151,8 +226,9 @@ def measure(args) -> dict:
         derived["ap_gap_share"] = share.as_dict()
     return {"renderer": version, "renderers": renderers, "derived": derived, "faces": len(test),
             "val_faces": len(val), "resamples": args.resamples, "au_evaluator": args.au_evaluator,
-            "sharp_evaluator": args.sharp_evaluator, "cpu": cpu_name(), "runs": str(args.runs), "models": models,
-            "iterations": steps, "details": details, "rows": rows, "cells": table.as_dict(),
+            "sharp_evaluator": args.sharp_evaluator, "overrides": list(args.model), "cpu": cpu_name(),
+            "runs": str(args.runs), "models": models,
+            "iterations": steps, "scalings": scalings, "details": details, "rows": rows, "cells": table.as_dict(),
             "comparisons": comparisons(table, rows)}
 
 
@@ -160,8 +236,9 @@ def last_row(details: dict, name: str) -> str:
     return f"{name}:{details[name]['rows'][-1]}"
 
 
-def display_rows(models: dict, steps: dict, details: dict) -> dict[str, dict[str, str]]:
-    """Table name -> {shown row name: cell row key}."""
+def display_rows(models: dict, steps: dict, details: dict,
+                 scalings: dict | None = None) -> dict[str, dict[str, str]]:
+    """Table name -> {shown row name: cell row key}; ``scalings``: model name -> its loss scaling."""
     main = {"Bicubic": "mpenet:bicubic"}
     for name, label in (("srcnn", "SRCNN"), ("vdsr", "VDSR")):
         if name in models:
@@ -175,7 +252,12 @@ def display_rows(models: dict, steps: dict, details: dict) -> dict[str, dict[str
     recurrent = {row: f"mpenet:{row}" for row in details["mpenet"]["rows"][1:]}
     ablation = {label: (last_row(details, variant) if variant in models else last_row(details, "mpenet"))
                 for label, variant in ABLATION if variant in models or variant == "full"}
-    return {"main": main, "steps": recurrent, "ablation": ablation}
+    tables = {"main": main, "steps": recurrent, "ablation": ablation}
+    if "scaling" in models:
+        scalings = scalings or {}
+        tables["scaling"] = {f"MPENet ({scalings.get('mpenet', 'shipped')}; shipped)": last_row(details, "mpenet"),
+                             f"MPENet ({scalings.get('scaling', 'other scaling')})": last_row(details, "scaling")}
+    return tables
 
 
 def comparisons(table: BootstrapTable, rows: dict) -> list[dict]:
@@ -191,6 +273,11 @@ def comparisons(table: BootstrapTable, rows: dict) -> list[dict]:
             if table.has(main[a], column) and table.has(main[b], column):
                 out.append({"table": "main", "row": a, "other": b, "column": column,
                             **table.compare(main[a], main[b], column).as_dict()})
+    if "scaling" in rows:
+        shipped, other = rows["scaling"]
+        for column in COMPARED:
+            out.append({"table": "scaling", "row": other, "other": shipped, "column": column,
+                        **table.compare(rows["scaling"][other], rows["scaling"][shipped], column).as_dict()})
     labels = list(ablation)
     for before, after in zip(labels, labels[1:]):
         for column in COMPARED:
@@ -282,6 +369,34 @@ def goals(saved: dict) -> list[str]:
     return lines
 
 
+def scaling_verdict(saved: dict) -> str | None:
+    """Whether the shipped loss scaling is the one to ship by the rule "the better AU AUC (robust evaluator) at no
+    worse PSNR", read from the paired intervals of the other scaling minus the shipped one."""
+    if "scaling" not in saved["rows"]:
+        return None
+    shipped, other = saved["rows"]["scaling"]
+    auc = difference(saved, other, shipped, "AU AUC", "scaling")
+    psnr = difference(saved, other, shipped, "PSNR", "scaling")
+    higher_auc = auc.excludes(0.0) and auc.value > 0
+    lower_psnr = psnr.excludes(0.0) and psnr.value < 0
+    rule = "- loss scaling to ship (the better AU AUC at no worse PSNR): "
+    val = {name: saved["details"].get(name, {}).get("val") for name in ("mpenet", "scaling")}
+    if all(val.values()):
+        rule = (f"- loss scaling (chosen on {saved['val_faces']} validation faces: PSNR {val['mpenet']['PSNR']:.2f} "
+                f"dB shipped vs {val['scaling']['PSNR']:.2f}, AU AUC {val['mpenet']['AU AUC']:.3f} vs "
+                f"{val['scaling']['AU AUC']:.3f}); on the test faces, the one to ship (the better AU AUC at no "
+                f"worse PSNR): ")
+    if higher_auc and not lower_psnr:
+        return rule + f"{other}, not the shipped one (AU AUC {auc.format(3)}, PSNR {psnr.format(2)} dB)"
+    reasons = []
+    if lower_psnr:
+        reasons.append(f"costs {-psnr.value:.2f} dB PSNR {psnr.format(2)}")
+    if not higher_auc:
+        reasons.append(f"does not raise AU AUC measurably ({auc.format(3)})" if not auc.excludes(0.0)
+                       else f"lowers AU AUC ({auc.format(3)})")
+    return rule + f"the shipped one; {other} " + " and ".join(reasons)
+
+
 def report(saved: dict, update: bool) -> str:
     """Print the tables, goals and paired comparisons (and write them into the README and cards)."""
     if "rows" not in saved:
@@ -298,6 +413,8 @@ def report(saved: dict, update: bool) -> str:
         trained = f"every row {counts.pop()} iterations"
     else:
         trained = f"rows trained for different iterations ({', '.join(map(str, sorted(counts)))})"
+    overrides = saved.get("overrides") or []
+    model_args = " --model " + " ".join(overrides) if overrides else ""
     note = ("" if "Recurrent baseline (no priors)" in main else
             " The recurrent baseline without priors is in Table 4 only: no baseline run trained as long as MPENet.")
     lines = [f"FaceForge-Synth renderer {saved['renderer']} test split (identity-disjoint), {saved['faces']} faces, "
@@ -309,16 +426,25 @@ def report(saved: dict, update: bool) -> str:
              f"trained on sharp faces only. Every cell: value [95% bootstrap interval over the test faces, "
              f"{saved['resamples']} resamples]. Landmark error of MPENet's alignment branch "
              f"{saved['details']['mpenet']['landmark_px'] or float('nan'):.2f} px (128x128). Measured by "
-             f"`python benchmarks/mpenet_tables.py --runs {saved['runs']} --length {saved['faces']}` on "
+             f"`python benchmarks/mpenet_tables.py --runs {saved['runs']} --length {saved['faces']}{model_args}` on "
              f"{saved['cpu']}.{note}", "",
              markdown(saved, "Tables 1-2: image quality and AU restoration", main, COLUMNS), "",
              markdown(saved, "Table 3: outputs of the recurrent steps (MPENet)", rows["steps"], SHORT_COLUMNS), "",
              markdown(saved, f"Table 4: ablation, {trained} (`{saved['runs']}`)", rows["ablation"],
-                      SHORT_COLUMNS), "", *goals(saved)]
+                      SHORT_COLUMNS), ""]
+    if "scaling" in rows:
+        lines += [markdown(saved, "Loss scaling of Eq. (13), the same schedule and data (`loss_norm`: \"paper\" "
+                                  "weighs the squared norms as the paper writes them, \"mean\" makes every term a "
+                                  "per-element mean)", rows["scaling"], ("PSNR", "SSIM", "AU AUC", "AU AP",
+                                                                        "AU F1 (val thr.)")), ""]
+    lines += goals(saved)
+    verdict = scaling_verdict(saved)
+    if verdict:
+        lines.append(verdict)
     for item in saved["comparisons"]:
-        if item["table"] == "ablation" or item["row"] == "MPEGAN":
+        if item["table"] in ("ablation", "scaling") or item["row"] == "MPEGAN":
             diff = Interval(item["value"], item["low"], item["high"])
-            prefix = "ablation " if item["table"] == "ablation" else ""
+            prefix = {"ablation": "ablation ", "scaling": "loss scaling: "}.get(item["table"], "")
             lines.append(f"- {prefix}{sentence(item['row'], item['other'], item['column'], diff)}")
     other_data = {name: r for name, r in saved.get("renderers", {}).items() if r not in (None, saved["renderer"])}
     if other_data:
@@ -360,13 +486,20 @@ def main() -> None:
     parser.add_argument("--sharp-evaluator", default="au-evaluator", help="'' leaves the sharp columns out")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/mpenet_tables.json"))
+    parser.add_argument("--scores", type=Path, default=None,
+                        help="where each model's per-face scores are kept and reused (default RUNS/table_scores)")
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                        help="score only these models into --scores (run several processes at once), no tables")
     parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
     parser.add_argument("--from-json", action="store_true", help="report the figures saved in --json")
     args = parser.parse_args()
     if args.from_json:
         report(json.loads(args.json.read_text()), args.update)
         return
+    args.scores = args.scores or args.runs / "table_scores"
     saved = measure(args)
+    if not saved:  # --only: scores kept, no tables
+        return
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(saved, indent=1) + "\n")
     print(f"wrote {args.json}")

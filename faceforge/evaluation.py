@@ -9,6 +9,7 @@ intensity 0.85-1) and ``synth-weak`` (intensity 0.15-0.4), all identity-disjoint
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -168,6 +169,61 @@ class SuperResolutionScores:
     @property
     def samples(self) -> int:
         return len(self.quality["bicubic"]["PSNR"])
+
+    # --- storage: a measurement kept on disk, so that models can be scored in separate processes ----------------
+    def save(self, path: str | Path, **metadata: str) -> None:
+        """Write every per-face value to a safetensors file, with ``metadata`` (strings) beside them; read it back
+        with :meth:`load`. The evaluators are not stored: :meth:`load` takes them again."""
+        from safetensors.torch import save_file
+
+        tensors = {f"quality/{row}/{column}": torch.tensor(values, dtype=torch.float64)
+                   for row, columns in self.quality.items() for column, values in columns.items()}
+        tensors.update({f"probs/{row}": torch.cat(p) for row, p in self.probs.items() if p})
+        tensors.update({f"extra/{label}/{row}": torch.cat(p) for label, rows in self.extra_probs.items()
+                        for row, p in rows.items() if p})
+        if self.targets:
+            tensors["targets"] = torch.cat(self.targets)
+        if self.masks:
+            tensors["masks"] = torch.cat(self.masks)
+        tensors["landmark_err"] = torch.tensor(self.landmark_err, dtype=torch.float64)
+        info = {"steps": str(self.steps), "image_size": str(self.image_size), "au_rows": self.au_rows,
+                "extra_evaluators": ",".join(self.extra_evaluators), **metadata}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=info)
+
+    @classmethod
+    def load(cls, path: str | Path, *, evaluator: FaceForgeModel | None = None,
+             extra_evaluators: dict[str, FaceForgeModel] | None = None) -> SuperResolutionScores:
+        """The scores :meth:`save` wrote, with the evaluators that measured them (needed for their AU lists and
+        thresholds; a stored evaluator label without its network is an error)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as file:
+            info = file.metadata() or {}
+            tensors = {key: file.get_tensor(key) for key in file.keys()}
+        labels = [label for label in info.get("extra_evaluators", "").split(",") if label]
+        missing = sorted(set(labels) - set(extra_evaluators or {}))
+        if missing:
+            raise ValueError(f"{path} was scored with extra evaluators {missing}: pass them to load()")
+        has_aus = any(key.startswith("probs/") for key in tensors)
+        scores = cls(steps=int(info["steps"]), image_size=int(info["image_size"]),
+                     evaluator=evaluator if has_aus else None, au_rows=info.get("au_rows", "all"),
+                     extra_evaluators={k: v for k, v in (extra_evaluators or {}).items() if k in labels}
+                     if has_aus else None)
+        for key, value in tensors.items():
+            kind, _, rest = key.partition("/")
+            if kind == "quality":
+                row, column = rest.rsplit("/", 1)
+                scores.quality[row][column] = value.tolist()
+            elif kind == "probs":
+                scores.probs[rest] = [value]
+            elif kind == "extra":
+                label, row = rest.split("/", 1)
+                scores.extra_probs[label][row] = [value]
+        scores.targets = [tensors["targets"]] if "targets" in tensors else []
+        scores.masks = [tensors["masks"]] if "masks" in tensors else []
+        scores.landmark_err = tensors["landmark_err"].tolist()
+        return scores
 
     def _au_data(self, data_aus: tuple[int, ...], label: str | None = None):
         """(shared AUs, {row: (N, K) probabilities}, (N, K) labels, mask or None, (K,) evaluator thresholds) over

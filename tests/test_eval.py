@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,3 +150,32 @@ def test_eval_command_prints_the_super_resolution_table_in_db(tmp_path, capsys):
     assert "95% bootstrap intervals over the 4 faces (20 resamples)" in printed and "step 3: PSNR " in printed
     assert "intervals" in json.loads(out.read_text())["details"]
     assert main(["eval", "--model", str(tmp_path / "evaluator"), "--length", "4", "--resamples", "20"]) == 2
+
+
+def test_super_resolution_scores_saved_to_disk_give_the_same_cells(tmp_path):
+    from faceforge.evaluation import SuperResolutionScores, score_super_resolution
+
+    model = _small_mpenet().eval()
+    data = build_eval_dataset("synth", length=6)
+    evaluator, strict = AUDetector(AUDetector.tiny_config()), AUDetector(AUDetector.tiny_config())
+    scores = score_super_resolution(model, data, evaluator, extra_evaluators={"sharp": strict}, batch_size=3,
+                                    num_workers=0, device="cpu")
+    scores.save(tmp_path / "scores.safetensors", source="tiny")
+    with pytest.raises(ValueError, match="sharp"):
+        SuperResolutionScores.load(tmp_path / "scores.safetensors", evaluator=evaluator)
+    loaded = SuperResolutionScores.load(tmp_path / "scores.safetensors", evaluator=evaluator,
+                                        extra_evaluators={"sharp": strict})
+    from faceforge.face.aus import FACEFORGE_AUS
+
+    aus = tuple(FACEFORGE_AUS)
+    assert loaded.samples == 6 and loaded.rows == scores.rows
+    assert json.dumps(loaded.table(aus)) == json.dumps(scores.table(aus))  # NaN (AUs never present) included
+    index = np.array([0, 1, 1, 4, 5, 5])
+    for row, cells in scores.statistics(aus).items():
+        for column, cell in cells.items():
+            assert loaded.statistics(aus)[row][column](index) == pytest.approx(cell(index), nan_ok=True)
+    assert loaded.fit_thresholds(aus) == scores.fit_thresholds(aus)
+    plain = score_super_resolution(model, data, None, batch_size=3, num_workers=0, device="cpu")
+    plain.save(tmp_path / "plain.safetensors")
+    reloaded = SuperResolutionScores.load(tmp_path / "plain.safetensors")
+    assert reloaded.evaluator is None and json.dumps(reloaded.table(aus)) == json.dumps(plain.table(aus))

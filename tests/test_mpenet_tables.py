@@ -44,13 +44,14 @@ def add_model(table: BootstrapTable, name: str, psnr: float, auc: float, ap: flo
         table.add(f"{name}:HR", column, lambda i, v=values: float(v[i].mean()))
 
 
-def saved(tables, models: dict[str, tuple], iterations: dict[str, int] | None = None) -> dict:
+def saved(tables, models: dict[str, tuple], iterations: dict[str, int] | None = None,
+          scalings: dict[str, str] | None = None) -> dict:
     table = BootstrapTable(N, resamples=200)
     for name, (psnr, auc, ap) in models.items():
         add_model(table, name, psnr, auc, ap)
     details = {name: {"landmark_px": 2.5, "rows": ["bicubic", "step 1", "step 2", "step 3"]} for name in models}
     steps = iterations or {name: 1200 for name in models}
-    rows = tables.display_rows({n: n for n in models}, steps, details)
+    rows = tables.display_rows({n: n for n in models}, steps, details, scalings)
     main = rows["main"]
     share = table.derived(lambda m, b, h: (m - b) / (h - b),
                           *[(main[r], "AU AP") for r in ("MPENet", "Bicubic", "HR (AU ceiling)")])
@@ -58,7 +59,7 @@ def saved(tables, models: dict[str, tuple], iterations: dict[str, int] | None = 
             "derived": {"ap_gap_share": share.as_dict()}, "faces": N, "val_faces": 50, "resamples": 200,
             "au_evaluator": "au-evaluator-robust", "sharp_evaluator": "au-evaluator", "cpu": "test CPU",
             "runs": "runs/x", "models": {n: n for n in models},
-            "iterations": steps, "details": details, "rows": rows, "cells": table.as_dict(),
+            "iterations": steps, "scalings": scalings or {}, "details": details, "rows": rows, "cells": table.as_dict(),
             "comparisons": tables.comparisons(table, rows)}
 
 
@@ -128,3 +129,62 @@ def test_a_goal_met_by_the_point_estimate_alone_says_so_and_old_json_is_refused(
     old = json.loads((ROOT / "benchmarks" / "results" / "mpenet_tables_renderer1.json").read_text())
     with pytest.raises(SystemExit, match="earlier version"):
         tables.report(old, update=False)
+
+
+def test_a_second_loss_scaling_gets_its_own_table_with_paired_verdicts(tables):
+    scalings = {"mpenet": "loss_norm paper, lambda_au 0.01", "scaling": "loss_norm mean, lambda_au 0.001"}
+    measured = saved(tables, {"mpenet": (26.0, 0.90, 0.55), "scaling": (25.0, 0.90, 0.60)}, scalings=scalings)
+    text = tables.report(measured, update=False)
+    assert "**Loss scaling of Eq. (13)" in text
+    assert "| MPENet (loss_norm paper, lambda_au 0.01; shipped) | 26.02 [" in text
+    assert "| MPENet (loss_norm mean, lambda_au 0.001) | 25.02 [" in text
+    assert "- loss scaling: MPENet (loss_norm mean, lambda_au 0.001) below MPENet (loss_norm paper, lambda_au " \
+           "0.01; shipped) in PSNR by 1.00" in text
+    assert "- loss scaling: MPENet (loss_norm mean, lambda_au 0.001) above MPENet (loss_norm paper, lambda_au " \
+           "0.01; shipped) in AU AP by 0.050" in text
+    assert "vs MPENet (loss_norm paper, lambda_au 0.01; shipped) in AU AUC: no measurable difference" in text
+    assert "- loss scaling to ship (the better AU AUC at no worse PSNR): the shipped one; MPENet (loss_norm mean, " \
+           "lambda_au 0.001) costs 1.00 dB PSNR -1.00 [-1.00, -1.00] and does not raise AU AUC measurably" in text
+    better = saved(tables, {"mpenet": (26.0, 0.90, 0.55), "scaling": (26.0, 0.93, 0.60)}, scalings=scalings)
+    assert "(the better AU AUC at no worse PSNR): MPENet (loss_norm mean, lambda_au 0.001), not the shipped one " \
+           "(AU AUC 0.030 [0.030, 0.030]" in tables.report(better, update=False)
+    assert "Loss scaling" not in tables.report(saved(tables, {"mpenet": (26.0, 0.90, 0.55)}), update=False)
+    measured["details"]["mpenet"]["val"] = {"PSNR": 26.1, "AU AUC": 0.91, "AU AP": 0.5}
+    measured["details"]["scaling"]["val"] = {"PSNR": 25.2, "AU AUC": 0.92, "AU AP": 0.6}
+    assert "- loss scaling (chosen on 50 validation faces: PSNR 26.10 dB shipped vs 25.20, AU AUC 0.910 vs 0.920); " \
+           "on the test faces, the one to ship (the better AU AUC at no worse PSNR): the shipped one;" \
+           in tables.report(measured, update=False)
+
+
+def test_loss_scaling_is_read_from_the_run_config_or_the_card(tables, tmp_path):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.yaml").write_text("task: mpenet\noptions:\n  loss_norm: mean\n  lambda_au: 0.001\n")
+    assert tables.loss_scaling(str(run / "model")) == "loss_norm mean, lambda_au 0.001"
+    (run / "config.yaml").write_text("task: mpenet\n")
+    assert tables.loss_scaling(str(run / "model")) == "loss_norm paper, lambda_au 0.01"  # the task's defaults
+    card = (ROOT / "hub_cards" / "mpenet" / "README.md").read_text()
+    assert f"loss_norm={tables.loss_scaling('mpenet').split(',')[0].split()[-1]}," in card
+    assert tables.sources(Path("runs"), ["scaling=runs/mean/model"])["scaling"] == "runs/mean/model"
+    assert "scaling" not in tables.sources(Path("runs"), [])
+
+
+def test_stored_scores_are_reused_only_for_the_same_key(tables, tmp_path):
+    from faceforge.evaluation import SuperResolutionScores
+
+    calls = []
+
+    def score():
+        calls.append(1)
+        scores = SuperResolutionScores(steps=1, image_size=8)
+        for row, value in (("bicubic", 24.0), ("step 1", 26.0 + len(calls))):
+            scores.quality[row] = {"PSNR": [value, value + 1], "SSIM": [0.5, 0.6]}
+        return scores
+
+    path, key = tmp_path / "scores" / "mpenet-test.safetensors", {"weights": "abc", "faces": "2"}
+    first = tables.stored(path, key, score, None, {})
+    again = tables.stored(path, key, score, None, {})
+    assert len(calls) == 1 and again.quality == first.quality and again.quality["step 1"]["PSNR"] == [27.0, 28.0]
+    changed = tables.stored(path, {**key, "weights": "def"}, score, None, {})
+    assert len(calls) == 2 and changed.quality["step 1"]["PSNR"] == [28.0, 29.0]
+    assert tables.weights_digest(str(tmp_path)) == "" and len(tables.weights_digest("mpenet")) == 16

@@ -4,8 +4,10 @@
 #   bash train/ship_mpenet.sh                       # the shipped CPU-scale runs (train/configs/*_cpu.yaml) in runs/
 #   CONFIG=paper bash train/ship_mpenet.sh          # the paper's schedule (train/configs/mpenet.yaml, mpegan.yaml)
 #   bash train/ship_mpenet.sh steps=100             # extra key=value overrides for every run
-#   RUNS=runs/mean PUBLISH=0 bash train/ship_mpenet.sh options.loss_norm=mean
+#   RUNS=runs/mean PUBLISH=0 bash train/ship_mpenet.sh options.loss_norm=mean options.lambda_au=0.001
 #                                                   # another loss scaling, kept apart and not published
+#   SCALING=runs/mean/mpenet-full/model bash train/ship_mpenet.sh
+#                                                   # the tables add that MPENet in a loss-scaling table
 #   THREADS=1 bash train/ship_mpenet.sh             # CPU threads per run (default: every core)
 # Needs the shipped AU detector, face-alignment network, AU evaluators and expression classifier
 # (bash train/ship_priors.sh). Every run resumes where it stopped when the script is started again.
@@ -35,4 +37,5 @@ for network in srcnn vdsr; do  # the paper's generic baselines of Tables 1-2, on
   "${launch[@]}" --task "$network" --config "train/configs/$network$suffix.yaml" output_dir="$runs/$network" \
     synth_version="$synth" "$@" --resume
 done
-python benchmarks/mpenet_tables.py --runs "$runs" --model mpenet="$runs/mpenet-full/model" mpegan="$runs/mpegan/model"
+python benchmarks/mpenet_tables.py --runs "$runs" \
+  --model mpenet="$runs/mpenet-full/model" mpegan="$runs/mpegan/model" ${SCALING:+scaling="$SCALING"}
