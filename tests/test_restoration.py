@@ -126,18 +126,18 @@ def test_no_face_and_unknown_modes_are_clear_errors(small_mpenet):
         restore_photo(texture, small_mpenet, mode="sharpen")
 
 
-# dB over bicubic the shipped CPU-scale weights must keep: about 0.4 dB below what they reach (1.6 and 1.0 dB;
-# the GAN trades PSNR for texture, as the paper's MPEGAN does).
-SHIPPED_GAIN_DB = {"mpenet": 1.2, "mpegan": 0.5}
+# dB over bicubic the shipped CPU-scale weights must keep on these faces: about 0.4 dB below what they reach (1.24
+# and 0.49 dB on renderer 2; the GAN trades PSNR for texture, as the paper's MPEGAN does).
+SHIPPED_GAIN_DB = {"mpenet": 0.8, "mpegan": 0.1}
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED_GAIN_DB if (shipped.HUB_CARDS / n / "config.json").is_file()])
 @pytest.mark.slow
 def test_shipped_restoration_models_beat_bicubic_on_unseen_faces(name):
     model = faceforge.from_pretrained(name)
-    # Another seed: faces no number in any card was measured on; renderer 1: what the shipped MPENet and MPEGAN
-    # were trained on (synth_version: 1 in their train/configs).
-    data = SynthFaces("test", length=16, seed=7, version=1)
+    # Another seed: faces no number in any card was measured on; renderer 2: what the shipped MPENet and MPEGAN
+    # were trained on (synth_version: 2 in their train/configs).
+    data = SynthFaces("test", length=16, seed=7, version=2)
     hr = torch.stack([data[i]["image"] for i in range(16)])
     truth = torch.stack([data[i]["landmarks"] for i in range(16)])
     lr = to_low_resolution(hr, 16, quantize=True)
