@@ -163,24 +163,26 @@ def stored(path: Path, key: dict[str, str], score, evaluator, extras):
 
 def measure(args) -> dict:
     """Score every model on the same faces; return the JSON-ready cells and comparisons."""
-    from faceforge.data.synth import SynthFaces
+    from faceforge.data.cache import cached_synth
     from faceforge.evaluation import score_super_resolution
     from faceforge.loading import load_pretrained
     from faceforge.modeling import ModelLoadError
     from faceforge.training.report import cpu_name
 
     version = synth_version()
-    test = SynthFaces("test", length=args.length, version=version)
-    val = SynthFaces("val", length=args.val_length, version=version)
+    # The same faces as SynthFaces("test" / "val") (8-bit renders), rendered once into the cache: several scoring
+    # processes (--only) then share one render instead of each paying 4-8 ms a face.
+    test = cached_synth("test", length=args.length, version=version)
+    val = cached_synth("val", length=args.val_length, version=version)
     evaluator = load_pretrained(args.au_evaluator).eval()
     extras = {"sharp": load_pretrained(args.sharp_evaluator).eval()} if args.sharp_evaluator else {}
     table = BootstrapTable(len(test), resamples=args.resamples)
-    models, steps, details, scalings = {}, {}, {}, {}
+    models, steps, details, scalings, digests = {}, {}, {}, {}, {}
     renderers = {name: trained_renderer(name) for name in (args.au_evaluator, args.sharp_evaluator) if name}
     for name, source in sources(args.runs, args.model).items():
         if name == "full" and Path(source).resolve() == Path(sources(args.runs, args.model)["mpenet"]).resolve():
             continue
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or name in args.carry:
             continue
         try:
             model = faceforge.from_pretrained(source).eval()
@@ -202,7 +204,7 @@ def measure(args) -> dict:
         val_cells = val_scores.table(data_aus)[0][val_scores.rows[-1]]
         for row, cells in scores.statistics(data_aus, val_thresholds=calibration).items():
             table.add_row(f"{name}:{row}", cells)
-        models[name] = source
+        models[name], digests[name] = source, key["weights"]
         renderers[name] = trained_renderer(source)
         steps[name] = iterations(source) if Path(source).is_dir() else shipped_iterations(source)
         if name in ("mpenet", "scaling"):
@@ -217,6 +219,14 @@ def measure(args) -> dict:
         return {}
     if "mpenet" not in models:
         raise SystemExit("the shipped mpenet (or --model mpenet=FOLDER) is needed for Tables 1-3")
+    carried = carry(args, models, {"renderer": version, "faces": len(test), "val_faces": len(val),
+                                   "resamples": args.resamples, "au_evaluator": args.au_evaluator,
+                                   "sharp_evaluator": args.sharp_evaluator})
+    for name, kept in carried.items():
+        models[name], steps[name], details[name] = kept["source"], kept["iterations"], kept["details"]
+        renderers[name] = kept["renderer"]
+        if kept["scaling"]:
+            scalings[name] = kept["scaling"]
     rows = display_rows(models, steps, details, scalings)
     derived = {}
     main = rows["main"]
@@ -227,9 +237,43 @@ def measure(args) -> dict:
     return {"renderer": version, "renderers": renderers, "derived": derived, "faces": len(test),
             "val_faces": len(val), "resamples": args.resamples, "au_evaluator": args.au_evaluator,
             "sharp_evaluator": args.sharp_evaluator, "overrides": list(args.model), "cpu": cpu_name(),
-            "runs": str(args.runs), "models": models,
-            "iterations": steps, "scalings": scalings, "details": details, "rows": rows, "cells": table.as_dict(),
-            "comparisons": comparisons(table, rows)}
+            "runs": str(args.runs), "models": models, "digests": digests,
+            "carried": {name: kept["note"] for name, kept in carried.items()},
+            "iterations": steps, "scalings": scalings, "details": details, "rows": rows,
+            "cells": {**table.as_dict(), **{k: v for kept in carried.values() for k, v in kept["cells"].items()}},
+            "comparisons": comparisons(table, rows, carried, models, digests)}
+
+
+def carry(args, measured: dict, setting: dict) -> dict[str, dict]:
+    """The ``--carry`` models' rows as an earlier run of this script saved them in ``--json``: for models whose
+    weights are no longer on this disk (a run folder that did not survive), measured on the same faces, resamples
+    and evaluators. Their cells keep their intervals; their comparisons are the earlier paired ones where the
+    earlier run made them, else the conservative unpaired ones (``compare``)."""
+    if not args.carry:
+        return {}
+    if not args.json.is_file():
+        raise SystemExit(f"--carry needs the earlier tables in {args.json}")
+    earlier = json.loads(args.json.read_text())
+    changed = {k: (earlier.get(k), v) for k, v in setting.items() if earlier.get(k) != v}
+    if changed:
+        raise SystemExit(f"--carry: {args.json} was measured differently ({changed}); measure every model again")
+    out = {}
+    for name in args.carry:
+        if name in measured:
+            raise SystemExit(f"--carry {name}: it was measured in this run too")
+        if name not in earlier.get("models", {}):
+            raise SystemExit(f"--carry {name}: {args.json} has no {name} rows (it has {sorted(earlier['models'])})")
+        digests = earlier.get("digests", {})
+        note = earlier.get("carried", {}).get(name) or {
+            "source": earlier["models"][name], "cpu": earlier["cpu"], "digest": digests.get(name, ""),
+            "against": {other: digests.get(other) or source for other, source in earlier["models"].items()
+                        if other != name}}
+        out[name] = {"source": earlier["models"][name], "iterations": earlier["iterations"].get(name),
+                     "details": earlier["details"][name], "renderer": earlier["renderers"].get(name),
+                     "scaling": earlier.get("scalings", {}).get(name),
+                     "cells": {k: v for k, v in earlier["cells"].items() if k.startswith(f"{name}:")},
+                     "comparisons": earlier["comparisons"], "note": note}
+    return out
 
 
 def last_row(details: dict, name: str) -> str:
@@ -260,29 +304,57 @@ def display_rows(models: dict, steps: dict, details: dict,
     return tables
 
 
-def comparisons(table: BootstrapTable, rows: dict) -> list[dict]:
-    """The paired differences the goals and bullets read: (row, other, column, interval of row - other)."""
+def compare(table: BootstrapTable, carried: dict, models: dict, digests: dict, where: str, row: str, other: str,
+            a: str, b: str, column: str) -> dict | None:
+    """Interval of cell ``a`` minus cell ``b`` (shown as ``row`` and ``other`` of table ``where``): paired over the
+    same bootstrap draws when both were measured now; for a carried row, the earlier paired interval (against the
+    weights the other model had then: ``same_weights`` says whether they are the ones measured now), else the
+    conservative unpaired one, [low(a) - high(b), high(a) - low(b)], which excludes 0 only where the two
+    intervals do not overlap."""
+    if table.has(a, column) and table.has(b, column):
+        return table.compare(a, b, column).as_dict()
+    names = {key.split(":")[0] for key in (a, b)}
+    for name in names & set(carried):
+        for item in carried[name]["comparisons"]:
+            if (item["table"], item["row"], item["other"], item["column"]) == (where, row, other, column):
+                against = {o: carried[name]["note"]["against"].get(o) for o in names - {name}}
+                same = all(o in carried or against[o] in (digests.get(o), models.get(o)) for o in against)
+                return {k: item[k] for k in ("value", "low", "high")} | {"earlier": True, "same_weights": same}
+    cells = []
+    for key in (a, b):
+        found = table.as_dict()[key].get(column) if table.has(key, column) else None
+        for name in names & set(carried):
+            found = found or carried[name]["cells"].get(key, {}).get(column)
+        if found is None:
+            return None
+        cells.append(found)
+    x, y = cells
+    return {"value": x["value"] - y["value"], "low": x["low"] - y["high"], "high": x["high"] - y["low"],
+            "unpaired": True}
+
+
+def comparisons(table: BootstrapTable, rows: dict, carried: dict | None = None, models: dict | None = None,
+                digests: dict | None = None) -> list[dict]:
+    """The differences the goals and bullets read: (row, other, column, interval of row - other), paired except
+    where a carried row makes that impossible (``compare``)."""
+    carried = carried or {}
     main, ablation = rows["main"], rows["ablation"]
     pairs = [("HR (AU ceiling)", "Bicubic"), ("MPENet", "Bicubic")]
     pairs += [("MPENet", other) for other in ("Recurrent baseline (no priors)", "SRCNN", "VDSR") if other in main]
     if "MPEGAN" in main:
         pairs.append(("MPEGAN", "MPENet"))
-    out = []
-    for a, b in pairs:
-        for column in COMPARED:
-            if table.has(main[a], column) and table.has(main[b], column):
-                out.append({"table": "main", "row": a, "other": b, "column": column,
-                            **table.compare(main[a], main[b], column).as_dict()})
+    wanted = [("main", a, b, main) for a, b in pairs]
     if "scaling" in rows:
         shipped, other = rows["scaling"]
-        for column in COMPARED:
-            out.append({"table": "scaling", "row": other, "other": shipped, "column": column,
-                        **table.compare(rows["scaling"][other], rows["scaling"][shipped], column).as_dict()})
+        wanted.append(("scaling", other, shipped, rows["scaling"]))
     labels = list(ablation)
-    for before, after in zip(labels, labels[1:]):
+    wanted += [("ablation", after, before, ablation) for before, after in zip(labels, labels[1:])]
+    out = []
+    for where, a, b, shown in wanted:
         for column in COMPARED:
-            out.append({"table": "ablation", "row": after, "other": before, "column": column,
-                        **table.compare(ablation[after], ablation[before], column).as_dict()})
+            found = compare(table, carried, models or {}, digests or {}, where, a, b, shown[a], shown[b], column)
+            if found:
+                out.append({"table": where, "row": a, "other": b, "column": column, **found})
     return out
 
 
@@ -415,6 +487,7 @@ def report(saved: dict, update: bool) -> str:
         trained = f"rows trained for different iterations ({', '.join(map(str, sorted(counts)))})"
     overrides = saved.get("overrides") or []
     model_args = " --model " + " ".join(overrides) if overrides else ""
+    model_args += " --carry " + " ".join(saved["carried"]) if saved.get("carried") else ""
     note = ("" if "Recurrent baseline (no priors)" in main else
             " The recurrent baseline without priors is in Table 4 only: no baseline run trained as long as MPENet.")
     lines = [f"FaceForge-Synth renderer {saved['renderer']} test split (identity-disjoint), {saved['faces']} faces, "
@@ -445,11 +518,20 @@ def report(saved: dict, update: bool) -> str:
         if item["table"] in ("ablation", "scaling") or item["row"] == "MPEGAN":
             diff = Interval(item["value"], item["low"], item["high"])
             prefix = {"ablation": "ablation ", "scaling": "loss scaling: "}.get(item["table"], "")
-            lines.append(f"- {prefix}{sentence(item['row'], item['other'], item['column'], diff)}")
+            how = (" (unpaired: the two rows' intervals, one of them carried)" if item.get("unpaired") else
+                   " (paired, from the carried row's measurement)" if item.get("same_weights") else
+                   " (paired, from the carried row's measurement against the other row's weights of then)"
+                   if item.get("earlier") else "")
+            lines.append(f"- {prefix}{sentence(item['row'], item['other'], item['column'], diff)}{how}")
     other_data = {name: r for name, r in saved.get("renderers", {}).items() if r not in (None, saved["renderer"])}
     if other_data:
         lines.append("- measured out of its training data (another renderer): " + ", ".join(
             f"{name} (renderer {r})" for name, r in other_data.items()))
+    for name, note in saved.get("carried", {}).items():
+        against = ", ".join(f"{other} `{what}`" for other, what in note["against"].items())
+        lines.append(f"- {name} rows carried from an earlier measurement of `{note['source']}` (on {note['cpu']}; "
+                     f"same faces, resamples and evaluators, beside {against}; its weights are not on the disk of "
+                     f"this run)")
     missing = [label for label, variant in ABLATION if label not in rows["ablation"]]
     if missing:
         lines.append(f"- ablation rows not trained: {', '.join(missing)}")
@@ -490,6 +572,9 @@ def main() -> None:
                         help="where each model's per-face scores are kept and reused (default RUNS/table_scores)")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
                         help="score only these models into --scores (run several processes at once), no tables")
+    parser.add_argument("--carry", nargs="+", default=[], metavar="NAME",
+                        help="keep these models' rows from the earlier --json instead of measuring them (for runs "
+                             "whose weights are gone; the same faces, resamples and evaluators)")
     parser.add_argument("--update", action="store_true", help="write the tables into the README and the cards")
     parser.add_argument("--from-json", action="store_true", help="report the figures saved in --json")
     args = parser.parse_args()

@@ -1,13 +1,16 @@
-"""Speed of face restoration (MPENet / MPEGAN, x8 16x16 -> 128x128), with the model's PSNR beside it.
+"""Speed of face restoration (MPENet / MPEGAN / IGCN, x8 16x16 -> 128x128), with the model's PSNR beside it.
 
-    python benchmarks/restore_speed.py [--model mpenet] [--faces 200] [--repeats 10]
+    python benchmarks/restore_speed.py [--model mpenet [igcn ...]] [--faces 200] [--repeats 10]
 
+Several ``--model`` are measured one after the other in the same run, so their figures compare (IGCN's latency
+beside MPENet's: ``--model mpenet igcn``).
 Printed, on the CPU with every core: latency per face at batch 1 ("N ms", median of ``--repeats``),
 throughput at batch 8 and 32, GFLOPs per face (``torch.utils.flop_counter``, 2 FLOPs per multiply-add), the
 fraction of the CPU's fp32 matmul peak those FLOPs reach (the peak measured here with a 2048^3 matmul), the
 same in bf16 autocast, and PSNR-Y on ``--faces`` FaceForge-Synth test faces. On a CUDA machine it also prints
 faces/s in bf16 and training images/s of the MPENet task's step; elsewhere those lines say why they are
-skipped.
+skipped. IGCN restores occluded faces: its PSNR line (and the bicubic one beside it) is on the test faces with the
+random square of its training occluding each input (``faceforge.pipelines.occlusion_masks``, seed 0).
 
 For scale: DIC (Ma et al. 2020; 4 steps, 21.8 M parameters, 90.7 GFLOPs per face), the landmark-guided
 recurrent design MPENet builds on, takes about 2.1 s per face at batch 1 on a 2-core CPU, about 27% of its
@@ -61,11 +64,23 @@ def flops_per_face(model, lr: torch.Tensor) -> float:
     return counter.get_total_flops()
 
 
+def occludes(model) -> bool:
+    """Whether ``model`` is trained on occluded inputs (IGCN)."""
+    from faceforge.models.igcn import IGCNGenerator
+
+    return isinstance(model, IGCNGenerator)
+
+
 @torch.no_grad()
-def model_psnr(model, faces: int, device: str, version: int = 1) -> tuple[float, float]:
+def model_psnr(model, faces: int, device: str, version: int = 2) -> tuple[float, float]:
     data = SynthFaces("test", length=faces, version=version)
     hr = torch.stack([data[i]["image"] for i in range(faces)]).to(device)
     lr = to_low_resolution(hr, model.config.lr_size, quantize=True)
+    if occludes(model):
+        from faceforge.data.degrade import apply_occlusion
+        from faceforge.pipelines import occlusion_masks
+
+        lr = apply_occlusion(lr, occlusion_masks("random", faces, model.config.image_size, model.config.lr_size))
     sr = torch.cat([model(lr[i:i + 32])["sr"].float().clamp(0, 1) for i in range(0, faces, 32)])
     bicubic = imresize(lr, size=model.config.image_size, clamp=True)
     return float(psnr_y(sr, hr).mean()), float(psnr_y(bicubic, hr).mean())
@@ -73,22 +88,32 @@ def model_psnr(model, faces: int, device: str, version: int = 1) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="mpenet", help="shipped name, folder or Hub id of an MPENet")
+    parser.add_argument("--model", nargs="+", default=["mpenet"],
+                        help="shipped names, folders or Hub ids of restoration models (MPENet, MPEGAN, IGCN)")
     parser.add_argument("--faces", type=int, default=200, help="test faces for the PSNR line")
-    parser.add_argument("--synth-version", type=int, choices=(1, 2), default=1,
-                        help="FaceForge-Synth renderer of the test faces (1: what the shipped MPENet was trained on)")
+    parser.add_argument("--synth-version", type=int, choices=(1, 2), default=2,
+                        help="FaceForge-Synth renderer of the test faces (2: what the shipped models were trained on)")
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
 
     torch.set_num_threads(os.cpu_count() or 1)
-    model = faceforge.from_pretrained(args.model)
+    from faceforge.training.report import cpu_name
+
+    print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    for name in args.model:
+        measure(name, args)
+
+
+def measure(name: str, args: argparse.Namespace) -> None:
+    model = faceforge.from_pretrained(name).eval()
     cfg = model.config
     params = sum(p.numel() for p in model.parameters()) / 1e6
     lr1 = torch.rand(1, 3, cfg.lr_size, cfg.lr_size)
     lr8 = torch.rand(8, 3, cfg.lr_size, cfg.lr_size)
     lr32 = torch.rand(32, 3, cfg.lr_size, cfg.lr_size)
     gflops = flops_per_face(model, lr1) / 1e9
-    print(f"{args.model}: {type(model).__name__} variant {cfg.variant}, {params:.2f} M parameters, "
+    variant = f" variant {cfg.variant}" if hasattr(cfg, "variant") else ""
+    print(f"{name}: {type(model).__name__}{variant}, {params:.2f} M parameters, "
           f"{gflops:.1f} GFLOPs per face ({cfg.lr_size}x{cfg.lr_size} -> {cfg.image_size}x{cfg.image_size})")
 
     print(f"CPU, {torch.get_num_threads()} threads:")
@@ -105,7 +130,8 @@ def main() -> None:
                   f"{gflops / one:.0f} GFLOP/s at batch 1 = {fraction:.0%} of the fp32 matmul peak "
                   f"({peak:.0f} GFLOP/s)")
     psnr, bicubic = model_psnr(model, args.faces, "cpu", args.synth_version)
-    print(f"  PSNR-Y on {args.faces} FaceForge-Synth v{args.synth_version} test faces: {psnr:.2f} dB "
+    occluded = ", a random quarter of each input occluded" if occludes(model) else ""
+    print(f"  PSNR-Y on {args.faces} FaceForge-Synth v{args.synth_version} test faces{occluded}: {psnr:.2f} dB "
           f"(bicubic {bicubic:.2f} dB)")
 
     if not torch.cuda.is_available():
@@ -125,6 +151,7 @@ def main() -> None:
     optimizer = torch.optim.Adam(gpu.parameters(), lr=1e-4)
     hr = torch.rand(16, 3, cfg.image_size, cfg.image_size, device="cuda")
     lr = to_low_resolution(hr, cfg.lr_size)
+
     def train_step():  # the reconstruction loss of every step (Eq. 9), as the mpenet task trains it
         with torch.autocast("cuda", dtype=torch.bfloat16):
             out = gpu(lr)

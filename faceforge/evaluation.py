@@ -171,13 +171,15 @@ class SuperResolutionScores:
         return len(self.quality["bicubic"]["PSNR"])
 
     # --- storage: a measurement kept on disk, so that models can be scored in separate processes ----------------
-    def save(self, path: str | Path, **metadata: str) -> None:
+    def save(self, path: str | Path, *, extra: dict[str, torch.Tensor] | None = None, **metadata: str) -> None:
         """Write every per-face value to a safetensors file, with ``metadata`` (strings) beside them; read it back
-        with :meth:`load`. The evaluators are not stored: :meth:`load` takes them again."""
+        with :meth:`load`. The evaluators are not stored: :meth:`load` takes them again. ``extra``: more tensors
+        of a caller's (keys outside ``quality/``, ``probs/``, ``extra/``), which :meth:`load` leaves alone."""
         from safetensors.torch import save_file
 
-        tensors = {f"quality/{row}/{column}": torch.tensor(values, dtype=torch.float64)
-                   for row, columns in self.quality.items() for column, values in columns.items()}
+        tensors = dict(extra or {})
+        tensors.update({f"quality/{row}/{column}": torch.tensor(values, dtype=torch.float64)
+                        for row, columns in self.quality.items() for column, values in columns.items()})
         tensors.update({f"probs/{row}": torch.cat(p) for row, p in self.probs.items() if p})
         tensors.update({f"extra/{label}/{row}": torch.cat(p) for label, rows in self.extra_probs.items()
                         for row, p in rows.items() if p})
@@ -253,11 +255,21 @@ class SuperResolutionScores:
         return {name: best_f1_thresholds(p, target, mask=mask) for name, p in probs.items()}
 
     def statistics(self, data_aus: tuple[int, ...], *,
-                   val_thresholds: dict[str, tuple[float, ...]] | None = None) -> dict[str, dict]:
+                   val_thresholds: dict[str, tuple[float, ...]] | None = None,
+                   subset: tuple[int, ...] | None = None) -> dict[str, dict]:
         """Every cell of :meth:`table` as a function of the faces it is measured on (``{row: {column: fn}}``, fn
         taking an index array), plus ``AU F1 (val thr.)`` with ``val_thresholds`` from :meth:`fit_thresholds` of
-        a validation split and ``AU Acc, all absent``: the input of a :class:`faceforge.metrics.BootstrapTable`."""
+        a validation split and ``AU Acc, all absent``: the input of a :class:`faceforge.metrics.BootstrapTable`.
+        ``subset``: the AU columns average over these AUs only (e.g. BP4D's 12 of ``data_aus``)."""
         import numpy as np
+
+        def select(shared, probs, target, mask, threshold, val=None):
+            keep = [k for k, au in enumerate(shared) if subset is None or au in subset]
+            if not keep:
+                raise ValueError(f"none of the AUs {subset} is both in the data and in the evaluator")
+            return ({name: p[:, keep] for name, p in probs.items()}, target[:, keep],
+                    mask[:, keep] if mask is not None else None, threshold[keep],
+                    {name: tuple(np.asarray(t)[keep]) for name, t in (val or {}).items()})
 
         cells: dict[str, dict] = {}
         for row in self.rows:
@@ -265,13 +277,13 @@ class SuperResolutionScores:
                 array = np.asarray(values, dtype=np.float64)
                 cells.setdefault(row, {})[column] = lambda i, a=array: float(a[i].mean())
         if self.evaluator is not None and self.targets:
-            _, probs, target, mask, threshold = self._au_data(data_aus)
+            probs, target, mask, threshold, val_thresholds = select(*self._au_data(data_aus), val_thresholds)
             for name, p in probs.items():
-                val = (val_thresholds or {}).get(name)
+                val = val_thresholds.get(name)
                 cells.setdefault(name, {}).update(
                     au_statistics(p, target, threshold=threshold, val_threshold=val, mask=mask))
             for label in self.extra_evaluators:
-                _, probs, target, mask, threshold = self._au_data(data_aus, label)
+                probs, target, mask, threshold, _ = select(*self._au_data(data_aus, label))
                 for name, p in probs.items():
                     stats = au_statistics(p, target, threshold=threshold, mask=mask)
                     cells[name][f"AU AUC ({label})"] = stats["AU AUC"]

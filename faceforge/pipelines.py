@@ -10,6 +10,11 @@ with a feathered mask. Two ways to read the photo:
   16x16 as the photo holds it, and the photo is enlarged (up to x8) so that the restored faces are pasted
   back at their new resolution.
 
+``occlusion`` paints part of every face's model input black, as IGCN's training does: ``"random"`` (one square
+covering a quarter of the 16x16 input, as in training, drawn per face from ``seed``), a rectangle
+``(x, y, w, h)`` in pixels of the aligned 128x128 face, or a drawn (128, 128) mask (the input pixels at least half
+covered are occluded). IGCN is trained to restore such faces; MPENet and MPEGAN never saw one.
+
 Example:
     >>> model = faceforge.from_pretrained("mpenet")
     >>> result = restore_photo("group.jpg", model)
@@ -28,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from faceforge.data.degrade import imresize, to_low_resolution
+from faceforge.data.degrade import apply_occlusion, imresize, random_square_mask, to_low_resolution
 from faceforge.errors import NotAFaceCropError
 from faceforge.face.detect import DetectorKind, FaceDetector
 from faceforge.face.io import ImageSource, load_image
@@ -37,6 +42,8 @@ from faceforge.face.pipeline import Face, find_faces
 
 RestoreMode = Literal["degrade", "as_given"]
 RESTORE_MODES: tuple[str, ...] = ("degrade", "as_given")
+Occlusion = Literal["random"] | tuple[int, int, int, int] | np.ndarray
+RANDOM_MASK_FRACTION = 0.5  # "random": a square of half the input's side (a quarter of its area), IGCN's training
 MAX_ENLARGED_SIDE = 4096  # "as_given" never enlarges a photo beyond this side
 
 
@@ -54,6 +61,8 @@ class FaceRestoration:
         steps: the outputs of the recurrent steps, (S, S, 3) uint8 each; the last is ``restored``.
         landmarks: (68, 2) landmarks of the alignment branch in output pixels (None without the branch).
         au_probability: {AU number: probability} of the AU branch (None without the branch).
+        mask: (s, s) bool, True on the input pixels painted over (None without occlusion); ``lr`` and
+            ``upsampled`` show them black.
     """
 
     face: Face | None
@@ -63,6 +72,7 @@ class FaceRestoration:
     steps: tuple[np.ndarray, ...]
     landmarks: np.ndarray | None
     au_probability: dict[int, float] | None
+    mask: np.ndarray | None = None
 
     @property
     def restored(self) -> np.ndarray:
@@ -104,15 +114,65 @@ def _model_sizes(model: torch.nn.Module) -> tuple[int, int]:
     return config.image_size, config.lr_size
 
 
+def occlusion_masks(occlusion: Occlusion, count: int, size: int, lr_size: int, *, seed: int = 0) -> torch.Tensor:
+    """(count, 1, lr_size, lr_size) float masks of the model input, 1 where occluded.
+
+    Args:
+        occlusion: ``"random"`` (a square of side ``RANDOM_MASK_FRACTION`` of the input at a uniform position,
+            face ``i``'s from a generator seeded with ``seed + i``), ``(x, y, w, h)`` in pixels of the aligned
+            ``size`` x ``size`` face (every input pixel the rectangle touches), or a (size, size) mask (bool or
+            0-255) such as a drawing over the aligned face (the input pixels at least half covered; at least the
+            most covered one).
+        count: faces.
+        size: the aligned face's side (the model's output, 128).
+        lr_size: the model input's side (16).
+
+    Raises:
+        ValueError: an occlusion of another kind, a rectangle outside the face or empty, an empty mask.
+    """
+    factor = size / lr_size
+    if isinstance(occlusion, str):
+        if occlusion != "random":
+            raise ValueError(f"occlusion must be 'random', (x, y, w, h) or a mask, got {occlusion!r}")
+        return torch.cat([random_square_mask(1, lr_size, fraction=RANDOM_MASK_FRACTION,
+                                             generator=torch.Generator().manual_seed(seed + i))
+                          for i in range(count)])
+    if isinstance(occlusion, np.ndarray) and occlusion.ndim >= 2:
+        drawn = occlusion if occlusion.ndim == 2 else occlusion.max(axis=-1)
+        if drawn.shape != (size, size):
+            raise ValueError(f"an occlusion mask must be {size}x{size} (the aligned face), got {drawn.shape}")
+        cover = torch.nn.functional.avg_pool2d(torch.as_tensor(drawn > 0, dtype=torch.float32)[None, None],
+                                               round(factor))
+        if cover.max() == 0:
+            raise ValueError("the occlusion mask is empty: paint over part of the face")
+        mask = (cover >= 0.5) | (cover == cover.max())
+        return mask.float().expand(count, 1, lr_size, lr_size).clone()
+    try:
+        x, y, w, h = (float(v) for v in occlusion)
+    except (TypeError, ValueError):
+        raise ValueError(f"occlusion must be 'random', (x, y, w, h) or a mask, got {occlusion!r}") from None
+    if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > size or y + h > size:
+        raise ValueError(f"the occluded rectangle (x={x:g}, y={y:g}, w={w:g}, h={h:g}) must be non-empty and "
+                         f"inside the {size}x{size} aligned face")
+    mask = torch.zeros(count, 1, lr_size, lr_size)
+    left, top = int(x // factor), int(y // factor)
+    right, bottom = int(np.ceil((x + w) / factor)), int(np.ceil((y + h) / factor))
+    mask[:, :, top:bottom, left:right] = 1
+    return mask
+
+
 @torch.no_grad()
-def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarray], *,
-                  batch_size: int = 4) -> list[FaceRestoration]:
+def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarray], *, batch_size: int = 4,
+                  occlusion: Occlusion | None = None, seed: int = 0) -> list[FaceRestoration]:
     """Restore aligned faces.
 
     Args:
-        model: an :class:`~faceforge.models.mpenet.MPENet` (MPENet or MPEGAN weights), in eval mode.
+        model: a face super-resolution network in eval mode: :class:`~faceforge.models.mpenet.MPENet` (MPENet or
+            MPEGAN weights) or :class:`~faceforge.models.igcn.IGCNGenerator`.
         crops: (N, S, S, 3) uint8 aligned faces at the model's output size S (128), or a list of such; the
             model sees their MATLAB-bicubic downsampling to its input size (16).
+        occlusion: paint part of every input black first (:func:`occlusion_masks`); None: none.
+        seed: the random masks' seed (crop ``i`` gets ``seed + i``).
         batch_size: faces per forward pass. Small batches are fastest per face on a CPU in fp32: the 128x128
             feature maps make the network memory-bound (see ``benchmarks/restore_speed.py``).
 
@@ -124,11 +184,15 @@ def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarra
     if crops.ndim != 4 or crops.shape[1:] != (size, size, 3) or crops.dtype != np.uint8:
         raise ValueError(f"crops must be (N, {size}, {size}, 3) uint8, got {crops.shape} {crops.dtype}")
     device = next(model.parameters()).device
+    masks = occlusion_masks(occlusion, len(crops), size, lr_size, seed=seed) if occlusion is not None else None
     results = []
     for start in range(0, len(crops), batch_size):
         hr = _to_tensor(crops[start:start + batch_size]).to(device)
         # The model's input: MATLAB bicubic x8, rounded to 8 bits as the training inputs are.
         lr = to_low_resolution(hr, lr_size, quantize=True)
+        mask = masks[start:start + len(hr)].to(device) if masks is not None else None
+        if mask is not None:
+            lr = apply_occlusion(lr, mask)  # black, as IGCN's training masks (mask_fill 0)
         out = model(lr)
         upsampled = imresize(lr, size=size, clamp=True)
         steps = [_to_uint8(s) for s in out["steps"]]
@@ -146,6 +210,7 @@ def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarra
                 landmarks=landmarks[i].float().cpu().numpy() if landmarks is not None else None,
                 au_probability=(dict(zip(model.config.aus, (float(p) for p in au_prob[i])))
                                 if au_prob is not None else None),
+                mask=mask[i, 0].bool().cpu().numpy() if mask is not None else None,
             ))
     return results
 
@@ -169,17 +234,20 @@ def as_face_crop(image: ImageSource, size: int) -> np.ndarray:
 
 def restore_photo(image: ImageSource, model: torch.nn.Module, *, mode: RestoreMode = "degrade",
                   aligned: bool = False, max_faces: int | None = None,
-                  detector: FaceDetector | DetectorKind | None = None) -> PhotoRestoration:
+                  detector: FaceDetector | DetectorKind | None = None, occlusion: Occlusion | None = None,
+                  seed: int = 0) -> PhotoRestoration:
     """Find, restore and paste back every face of a photo.
 
     Args:
         image: a photo (path, bytes, PIL image or (H, W, 3) uint8 array; see
             :func:`~faceforge.face.io.load_image`).
-        model: a face super-resolution network (MPENet / MPEGAN) in eval mode.
+        model: a face super-resolution network (MPENet / MPEGAN / IGCN) in eval mode.
         mode: ``"degrade"`` or ``"as_given"`` (see the module docstring).
         aligned: the image is one aligned face crop (square): no detection; ``photo`` is the restored crop.
         max_faces: restore only the largest ones.
         detector: see :func:`~faceforge.face.pipeline.find_faces`.
+        occlusion: occlude every face's input (see the module docstring; rectangles and masks in the aligned
+            face's pixels); ``seed``: the random masks' seed (face ``i`` gets ``seed + i``, largest first).
 
     Returns:
         :class:`PhotoRestoration`.
@@ -188,19 +256,21 @@ def restore_photo(image: ImageSource, model: torch.nn.Module, *, mode: RestoreMo
         NoFaceFoundError: no face in the photo.
         NotAFaceCropError: ``aligned`` and the image is not square.
         ImageReadError, ImageTooLargeError: the image cannot be read.
-        ValueError: an unknown ``mode``.
+        ValueError: an unknown ``mode`` or an invalid ``occlusion``.
     """
     if mode not in RESTORE_MODES:
         raise ValueError(f"mode must be one of {', '.join(RESTORE_MODES)}, got {mode!r}")
     size, lr_size = _model_sizes(model)
+    if occlusion is not None:
+        occlusion_masks(occlusion, 1, size, lr_size)  # a wrong occlusion fails before the faces are searched
     if aligned:
-        (result,) = restore_crops(model, as_face_crop(image, size)[None])
+        (result,) = restore_crops(model, as_face_crop(image, size)[None], occlusion=occlusion, seed=seed)
         return PhotoRestoration(faces=(result,), photo=result.restored, scale=1.0)
     photo = load_image(image)
     # A photo decoded here is ours to paste into; a caller's array is never changed.
     owned = not (isinstance(image, np.ndarray) and np.shares_memory(photo, image))
     faces = find_faces(photo, size=size, detector=detector, max_faces=max_faces, require=True)
-    restored = restore_crops(model, np.stack([f.crop for f in faces]))
+    restored = restore_crops(model, np.stack([f.crop for f in faces]), occlusion=occlusion, seed=seed)
     restored = [dataclasses.replace(r, face=f) for r, f in zip(restored, faces)]
     scale = 1.0
     if mode == "as_given":

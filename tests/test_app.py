@@ -75,6 +75,27 @@ def test_restore_endpoint_with_mpegan_on_an_aligned_crop(client):
     assert status.startswith("the aligned crop") and "mpegan" in status
 
 
+def test_restore_endpoint_occludes_a_rectangle_or_a_painted_region(client, tmp_path):
+    crop = example_path("synthetic-aligned.png")
+    slider, steps, _, _, _, _, status = client.predict(
+        gradio_client.handle_file(crop), "mpenet", "degrade", True, 1, "rectangle", "32,72,64,40", None, 0,
+        api_name="/restore")
+    assert "Occluded: 40 of 256 input pixels" in status  # x 32-96, y 72-112: 8 x 5 input pixels
+    model_input = np.asarray(Image.open(steps[0]["image"]))  # the 16x16 input shown x8
+    assert (model_input[72:112, 32:96] == 0).all() and model_input[:64].mean() > 20
+    layer = np.zeros((128, 128, 4), np.uint8)
+    layer[40:56, 24:104] = 255  # paint over the eyes
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    drawing = {"background": gradio_client.handle_file(crop), "layers": [gradio_client.handle_file(
+        str(tmp_path / "layer.png"))], "composite": None}
+    *_, status = client.predict(gradio_client.handle_file(crop), "mpegan", "degrade", True, 1, "drawn", "",
+                                drawing, 0, api_name="/restore")
+    assert "Occluded: 20 of 256 input pixels" in status  # rows 5-6, columns 3-12
+    with pytest.raises(Exception, match="inside the 128x128 aligned face"):
+        client.predict(gradio_client.handle_file(crop), "mpenet", "degrade", True, 1, "rectangle", "100,100,64,64",
+                       None, 0, api_name="/restore")
+
+
 def test_no_face_is_a_clear_message(client, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
@@ -102,5 +123,12 @@ def test_restoration_tab_in_a_real_browser(app):
             assert width == 512  # the astronaut photo, with her face restored in place
             assert "1 face found" in page.locator("#restore-status").inner_text()
             page.locator("#restore-slider img").first.wait_for(state="visible", timeout=30_000)
+            # The same face with a random quarter of its input occluded.
+            page.get_by_text("Occlusion", exact=True).click()
+            page.locator("#restore-occlusion").get_by_text("Random square", exact=False).click()
+            page.locator("#restore-button").click()
+            page.wait_for_function("() => document.querySelector('#restore-status').innerText.includes('Occluded')",
+                                   timeout=120_000)
+            assert "Occluded: 64 of 256 input pixels" in page.locator("#restore-status").inner_text()
         finally:
             browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,37 @@ def test_the_upload_cap_is_read_from_the_environment(monkeypatch):
         monkeypatch.setenv("FACEFORGE_MAX_UPLOAD_MB", bad)
         with pytest.raises(InputError, match="FACEFORGE_MAX_UPLOAD_MB"):
             max_upload_mb()
+
+
+def test_a_painted_layer_becomes_the_occlusion_mask_and_an_empty_one_is_refused():
+    from gradio.utils import get_upload_folder
+
+    from faceforge.demo.inputs import drawn_mask
+    from faceforge.demo.restore_tab import occlusion_input
+
+    folder = Path(get_upload_folder()) / "faceforge-test-drawing"
+    folder.mkdir(parents=True, exist_ok=True)
+    layer = np.zeros((256, 256, 4), np.uint8)  # the editor's canvas at twice the aligned face
+    layer[64:96, 128:192] = (255, 59, 48, 255)
+    painted, empty, broken = folder / "layer.png", folder / "empty.png", folder / "broken.png"
+    Image.fromarray(layer).save(painted)
+    Image.fromarray(np.zeros((256, 256, 4), np.uint8)).save(empty)
+    broken.write_bytes(b"not a png")
+    try:
+        mask = drawn_mask({"background": None, "layers": [{"path": str(painted)}], "composite": None}, 128)
+        assert mask.shape == (128, 128) and mask.sum() == 16 * 32 and mask[32:48, 64:96].all()
+        assert occlusion_input("drawn", "", {"layers": [{"path": str(painted)}]}, 128).sum() == 16 * 32
+        for payload, text in [({"layers": [{"path": str(empty)}]}, "empty"), ({"layers": []}, "empty"),
+                              (None, "empty"), ({"layers": [{"path": str(broken)}]}, "not a readable picture"),
+                              ({"layers": ["/etc/hostname"]}, "cannot be named")]:
+            with pytest.raises(InputError, match=text):
+                drawn_mask(payload, 128)
+    finally:
+        shutil.rmtree(folder)
+    assert occlusion_input("none", "1,2,3,4", None, 128) is None
+    assert occlusion_input("random", "", None, 128) == "random"
+    assert occlusion_input("rectangle", " 32, 72,64,40", None, 128) == (32.0, 72.0, 64.0, 40.0)
+    for kind, rectangle, text in [("rectangle", "32,72,64", "four numbers"), ("rectangle", "a,b,c,d", "four numbers"),
+                                  ("scribble", "", "occlusion must be one of")]:
+        with pytest.raises(InputError, match=text):
+            occlusion_input(kind, rectangle, None, 128)

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import faceforge
 import faceforge.registry
 from faceforge.data.degrade import imresize, to_low_resolution
 from faceforge.evaluation import build_eval_dataset, evaluate
+from faceforge.face.aus import FACEFORGE_AUS
 from faceforge.metrics.image import psnr_y
 from faceforge.models import igcn as igcn_module
 from faceforge.models.au_detector import AUDetector
@@ -38,6 +41,7 @@ from faceforge.training.tasks import build_task, load_run
 from faceforge.training.tasks.igcn import IGCNOptions, OccludedFaces, OcclusionScores
 from faceforge.training.tasks.mpenet import SuperResolutionFaces
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread (conftest)
 
 
@@ -490,3 +494,78 @@ def test_the_task_trains_through_the_real_loop_and_exports_a_loadable_model(help
             f"{test['ssim_occluded']:.4f} |") in card
     assert "Eq. (5): L_pix + 0.001 L_adv + 0.001 L_cls + 0.5 L_per" in card and "split: test" in card
     assert "| AU12 Lip corner puller |" in card and str(helpers / "evaluator") in card
+    assert "![The normalised adjacency matrices of IGCN 1x1, 2x2, 4x4](adjacency.png)" in card
+    picture = Image.open(folder / "model" / "adjacency.png")
+    assert picture.size == model.adjacency_picture().size  # the card's picture is the model's graphs
+
+
+def test_occlusion_scores_keep_per_face_values_for_intervals_and_subsets(helpers, tmp_path):
+    from faceforge.face.aus import BP4D_AUS, DISFA_AUS
+    from faceforge.metrics.bootstrap import BootstrapTable
+    from faceforge.training.tasks.igcn import score_occluded_restoration
+
+    torch.manual_seed(0)
+    model = IGCNGenerator(IGCNGenerator.tiny_config()).eval()
+    evaluator = AUDetector.from_pretrained(helpers / "evaluator")
+    data = build_eval_dataset("synth", length=6, size=32)
+    scores = score_occluded_restoration(model, data, evaluator, batch_size=4, extra_evaluators={"sharp": evaluator})
+    scores.save(tmp_path / "scores.safetensors", weights="abc")
+    again = OcclusionScores.load(tmp_path / "scores.safetensors", evaluator=evaluator,
+                                 extra_evaluators={"sharp": evaluator})
+    assert again.region == scores.region and again.whole.quality == scores.whole.quality
+    cells = again.statistics(FACEFORGE_AUS, val_thresholds=scores.fit_thresholds(FACEFORGE_AUS))
+    assert set(cells) == {"bicubic", "output", "HR"}
+    assert {"PSNR (occluded)", "SSIM (occluded)", "AU F1 (val thr.)", "AU AUC (sharp)"} <= set(cells["output"])
+    everyone = np.arange(6)
+    table, _ = scores.table(FACEFORGE_AUS)
+    assert cells["output"]["PSNR (occluded)"](everyone) == pytest.approx(table["output"]["PSNR (occluded)"])
+    assert cells["output"]["AU F1"](everyone) == pytest.approx(table["output"]["AU F1"])
+    bp4d = scores.statistics(FACEFORGE_AUS, subset=BP4D_AUS)["output"]["AU Acc"](everyone)
+    disfa = scores.statistics(FACEFORGE_AUS, subset=DISFA_AUS)["output"]["AU Acc"](everyone)
+    probs = torch.cat(scores.whole.probs["step 1"])
+    truth = torch.cat(scores.whole.targets)
+    predicted = probs > torch.as_tensor(evaluator.decision_thresholds())
+    columns = [FACEFORGE_AUS.index(a) for a in BP4D_AUS]
+    assert bp4d == pytest.approx(100 * float((predicted == truth.bool())[:, columns].float().mean()))
+    assert bp4d != pytest.approx(disfa)
+    interval = BootstrapTable(6, resamples=50).add("output", "PSNR", cells["output"]["PSNR"])
+    assert interval.low <= table["output"]["PSNR"] <= interval.high
+
+
+def test_the_igcn_tables_report_the_papers_layout_goals_and_paired_verdicts():
+    import importlib.util
+
+    from faceforge.metrics.bootstrap import BootstrapTable
+
+    spec = importlib.util.spec_from_file_location("igcn_tables", ROOT / "benchmarks" / "igcn_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    n = 100
+    noise = np.random.default_rng(0).normal(size=n)
+    means = {"srgan": (24.0, 0.70, 30.0), "no_au": (26.5, 0.80, 45.0), "full": (26.6, 0.85, 47.0),
+             "mpenet": (23.0, 0.72, 35.0)}
+    by_subset = {subset: BootstrapTable(n, resamples=100) for subset in tables.SUBSETS}
+    for table in by_subset.values():  # every face shares the noise: paired differences are the mean shifts
+        for name, (psnr, ssim, f1) in means.items():
+            for column, value in (("PSNR", psnr), ("SSIM", ssim), ("AU F1", f1), ("AU AUC", ssim),
+                                  ("PSNR (occluded)", psnr - 6)):
+                table.add(f"{name}:output", column, lambda i, v=value + noise: float(v[i].mean()))
+        for row, f1 in (("bicubic", 20.0), ("HR", 60.0)):
+            table.add(f"full:{row}", "AU F1", lambda i, v=f1 + noise: float(v[i].mean()))
+    rows = tables.display_rows(means)
+    comparisons = tables.comparisons(by_subset, rows)
+    cells = {subset: table.as_dict() for subset, table in by_subset.items()}
+    per_au = {name: {"output": {f"AU{a}": 40.0 for a in FACEFORGE_AUS}} for name in means}
+    saved = {"renderer": 2, "faces": n, "val_faces": 50, "resamples": 100, "au_evaluator": "au-evaluator-robust",
+             "sharp_evaluator": "au-evaluator", "cpu": "test CPU", "runs": "runs", "models": means,
+             "rows": rows, "per_au_f1": per_au, "cells": cells, "comparisons": comparisons}
+    text = tables.report(saved, update=False)
+    assert list(rows) == ["Bicubic (occluded input)", "SRGAN (IGCN 1x1)", "Ours- (no AU loss)", "Ours (IGCN)",
+                          "MPENet (never saw an occlusion)", "Ground truth (HR)"]
+    assert "| | AU1 | AU2 | AU4 | AU6 | AU7 | AU10 | AU12 | AU14 | AU15 | AU17 | AU23 | AU24 | mean |" in text
+    assert "| Ours (IGCN) | 40.0 |" in text and "| SRGAN (IGCN 1x1) | 26.00" not in text
+    assert "- goal Ours above SRGAN by >= 2.1 in PSNR (BP4D AUs for F1): 2.60 [2.60, 2.60] (met)" in text
+    assert "- goal Ours above SRGAN by >= 0.12 in SSIM (BP4D AUs for F1): 0.1500 [0.1500, 0.1500] (met)" in text
+    assert "- goal Ours above SRGAN by >= 16 in AU F1 (BP4D AUs for F1): 17.0 [17.0, 17.0] (met)" in text
+    assert "- goal Ours at or above Ours- in AU F1 (BP4D): 2.0 [2.0, 2.0] (met)" in text
+    assert "- Ours (IGCN) above MPENet (never saw an occlusion) in PSNR by 3.60" in text

@@ -188,3 +188,49 @@ def test_stored_scores_are_reused_only_for_the_same_key(tables, tmp_path):
     changed = tables.stored(path, {**key, "weights": "def"}, score, None, {})
     assert len(calls) == 2 and changed.quality["step 1"]["PSNR"] == [28.0, 29.0]
     assert tables.weights_digest(str(tmp_path)) == "" and len(tables.weights_digest("mpenet")) == 16
+
+
+def test_carried_rows_keep_their_cells_and_paired_comparisons_and_new_pairs_with_them_are_unpaired(tables, tmp_path):
+    import argparse
+
+    earlier = saved(tables, {"mpenet": (26.0, 0.90, 0.55), "baseline": (25.0, 0.88, 0.50)})
+    path = tmp_path / "tables.json"
+    path.write_text(json.dumps(earlier))
+    setting = {k: earlier[k] for k in ("renderer", "faces", "val_faces", "resamples", "au_evaluator",
+                                       "sharp_evaluator")}
+    args = argparse.Namespace(carry=["baseline"], json=path)
+    carried = tables.carry(args, {"mpenet": "mpenet"}, setting)
+    assert set(carried["baseline"]["cells"]) == {f"baseline:{r}" for r in ("bicubic", "step 1", "step 2", "step 3",
+                                                                          "HR")}
+    assert carried["baseline"]["note"]["against"] == {"mpenet": "mpenet"}
+    # Measured now: the same MPENet and a +landmarks variant 0.5 dB above the baseline and 0.5 dB below MPENet.
+    table = BootstrapTable(N, resamples=200)
+    add_model(table, "mpenet", 26.0, 0.90, 0.55)
+    add_model(table, "landmarks", 25.5, 0.89, 0.52)
+    models = {"mpenet": "mpenet", "landmarks": "runs/mpenet-landmarks/model", "baseline": "runs/base/model"}
+    details = {name: {"landmark_px": 2.5, "rows": ["bicubic", "step 1", "step 2", "step 3"]} for name in models}
+    rows = tables.display_rows(models, {name: 1200 for name in models}, details)
+    found = {(c["table"], c["row"], c["other"], c["column"]): c
+             for c in tables.comparisons(table, rows, carried, models, {"mpenet": "abc"})}
+    earlier_pair = found[("main", "MPENet", "Recurrent baseline (no priors)", "PSNR")]
+    assert earlier_pair["earlier"] and earlier_pair["same_weights"] and earlier_pair["value"] == pytest.approx(1.0)
+    assert earlier_pair["high"] - earlier_pair["low"] < 1e-6  # the earlier paired interval, not a wider one
+    unpaired = found[("ablation", "+landmarks", "baseline", "PSNR")]
+    psnr = {n: table.as_dict()[f"{n}:step 3"]["PSNR"] if n != "baseline" else
+            carried["baseline"]["cells"]["baseline:step 3"]["PSNR"] for n in ("landmarks", "baseline")}
+    assert unpaired["unpaired"] and unpaired["value"] == pytest.approx(0.5)
+    assert unpaired["low"] == pytest.approx(psnr["landmarks"]["low"] - psnr["baseline"]["high"])
+    paired = found[("ablation", "+AU attention maps (MPENet)", "+landmarks", "PSNR")]
+    assert "unpaired" not in paired and "earlier" not in paired and paired["value"] == pytest.approx(0.5)
+    measured = {**earlier, "models": models, "details": details, "rows": rows, "iterations": {n: 1200 for n in models},
+                "carried": {"baseline": carried["baseline"]["note"]}, "comparisons": list(found.values()),
+                "cells": {**table.as_dict(), **carried["baseline"]["cells"]}}
+    text = tables.report(measured, update=False)
+    assert "- baseline rows carried from an earlier measurement of `baseline` (on test CPU;" in text
+    assert "--length 200 --carry baseline` on" in text
+    assert "- ablation +landmarks above baseline in PSNR by 0.50" in text
+    assert "(unpaired: the two rows' intervals, one of them carried)" in text
+    with pytest.raises(SystemExit, match="measured differently"):
+        tables.carry(args, {"mpenet": "mpenet"}, {**setting, "faces": 2000})
+    with pytest.raises(SystemExit, match="has no scaling rows"):
+        tables.carry(argparse.Namespace(carry=["scaling"], json=path), {"mpenet": "mpenet"}, setting)

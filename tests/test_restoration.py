@@ -162,3 +162,90 @@ def test_restore_command_writes_the_photo_and_each_faces_steps(small_mpenet, tmp
     assert restored.shape == load_image(photo).shape
     strip = np.asarray(Image.open(tmp_path / "out" / "synthetic-group_face01.png"))
     assert strip.shape == (128, 5 * 128, 3)  # input x8 | step 1 | step 2 | step 3 | aligned face
+
+
+# --- occlusion (IGCN's ill faces) ------------------------------------------------------------------------------------
+def test_occlusion_rectangles_cover_every_input_pixel_they_touch():
+    from faceforge.pipelines import occlusion_masks
+
+    mask = occlusion_masks((0, 0, 8, 8), 2, 128, 16)  # one 8x8 block of the 128 face = one input pixel
+    assert mask.shape == (2, 1, 16, 16) and mask.sum() == 2 and mask[0, 0, 0, 0] == 1
+    mask = occlusion_masks((4, 20, 8, 30), 1, 128, 16)[0, 0]  # x 4..12 -> columns 0-1; y 20..50 -> rows 2-6
+    assert torch.nonzero(mask.any(1)).flatten().tolist() == [2, 3, 4, 5, 6]
+    assert torch.nonzero(mask.any(0)).flatten().tolist() == [0, 1]
+    for bad in [(120, 0, 16, 8), (0, 0, 0, 8), (-1, 0, 8, 8), (0, float("nan"), 8, 8), (1, 2, 3), "square"]:
+        with pytest.raises(ValueError, match="occlu"):
+            occlusion_masks(bad, 1, 128, 16)
+
+
+def test_random_occlusions_are_a_quarter_of_the_input_and_reproducible():
+    from faceforge.pipelines import occlusion_masks
+
+    masks = occlusion_masks("random", 6, 128, 16, seed=3)
+    assert (masks.sum(dim=(1, 2, 3)) == 64).all()  # an 8x8 square of the 16x16 input, as IGCN trains
+    assert torch.equal(masks, occlusion_masks("random", 6, 128, 16, seed=3))
+    assert len({tuple(torch.nonzero(m[0])[0].tolist()) for m in masks}) > 1  # each face its own square
+    assert not torch.equal(masks, occlusion_masks("random", 6, 128, 16, seed=4))
+
+
+def test_drawn_masks_occlude_the_input_pixels_they_mostly_cover():
+    from faceforge.pipelines import occlusion_masks
+
+    drawn = np.zeros((128, 128), np.uint8)
+    drawn[32:48, 36:52] = 255  # columns 4.5-6.5 input pixels: 5 wholly, 4 and 6 half
+    mask = occlusion_masks(drawn, 1, 128, 16)[0, 0]
+    assert torch.nonzero(mask.any(1)).flatten().tolist() == [4, 5]
+    assert torch.nonzero(mask.any(0)).flatten().tolist() == [4, 5, 6]
+    dot = np.zeros((128, 128, 3), np.uint8)
+    dot[70, 70] = 255  # a stroke too thin to cover half a pixel still occludes the pixel it touches
+    assert torch.nonzero(occlusion_masks(dot, 1, 128, 16)[0, 0]).tolist() == [[8, 8]]
+    with pytest.raises(ValueError, match="empty"):
+        occlusion_masks(np.zeros((128, 128), np.uint8), 1, 128, 16)
+    with pytest.raises(ValueError, match="128x128"):
+        occlusion_masks(np.ones((64, 64), np.uint8), 1, 128, 16)
+
+
+def test_occluded_restoration_feeds_the_model_a_blacked_out_input(small_mpenet):
+    crops = np.stack([render_face(identity=1810 + i, expression="anger").image for i in range(2)])
+    plain = restore_crops(small_mpenet, crops)
+    results = restore_crops(small_mpenet, crops, occlusion=(32, 64, 64, 32))
+    lr = to_low_resolution(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255, 16, quantize=True)
+    lr[:, :, 8:12, 4:12] = 0
+    with torch.no_grad():
+        expected = small_mpenet(lr)["sr"].clamp(0, 1)
+    for i, r in enumerate(results):
+        assert r.mask.dtype == bool and r.mask.sum() == 32 and r.mask[8:12, 4:12].all()
+        assert (r.lr[r.mask] == 0).all() and np.array_equal(r.lr[~r.mask], plain[i].lr[~r.mask])
+        sr = (expected[i].permute(1, 2, 0) * 255).round().byte().numpy()
+        assert np.abs(r.restored.astype(int) - sr).max() <= 1
+        assert plain[i].mask is None
+
+
+def test_an_igcn_restores_occluded_photos_and_a_wrong_occlusion_fails_before_detection(group_photo):
+    from faceforge.models.igcn import IGCNConfig, IGCNGenerator
+
+    torch.manual_seed(0)
+    igcn = IGCNGenerator(IGCNConfig(channels=8, blocks=1, grids=(1, 2))).eval()
+    result = restore_photo(group_photo, igcn, occlusion="random", seed=5)
+    assert len(result.faces) >= 2 and all(f.mask.sum() == 64 for f in result.faces)
+    assert not np.array_equal(result.faces[0].mask, result.faces[1].mask)  # face i: seed + i
+    assert len(result.faces[0].steps) == 1 and result.faces[0].restored.shape == (128, 128, 3)
+    with pytest.raises(ValueError, match="inside the 128x128"):
+        restore_photo(np.zeros((50, 50, 3), np.uint8), igcn, occlusion=(100, 100, 64, 64))  # no NoFaceFoundError
+
+
+def test_restore_command_occludes_and_refuses_a_rectangle_off_the_face(small_mpenet, tmp_path, capsys):
+    from faceforge.cli import main
+
+    small_mpenet.save_pretrained(tmp_path / "model")
+    crop = tmp_path / "face.png"
+    Image.fromarray(render_face(identity=1820, expression="happiness").image).save(crop)
+    args = [str(crop), "--aligned", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "out")]
+    assert main(["restore", *args, "--occlude", "0,64,128,64"]) == 0
+    strip = np.asarray(Image.open(tmp_path / "out" / "face_face00.png"))
+    assert (strip[64:, :128] == 0).all() and strip[:64, :128].mean() > 20  # the input, its lower half black
+    assert main(["restore", *args, "--occlude", "0,100,128,64"]) == 2
+    assert "inside the 128x128 aligned face" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["restore", *args, "--occlude", "mouth"])
+    assert "x,y,w,h" in capsys.readouterr().err

@@ -2,10 +2,10 @@
 
     python train/publish.py runs/au_detector/model au-detector [--dtype float32]
 
-Writes ``hub_cards/NAME/{config.json, model.safetensors, README.md}``: the weights re-saved in the chosen
-dtype, the config, and the card the training run filled. It then reloads the written folder and checks that
-its outputs match the run's model on a batch of synthetic test faces, printing the largest difference, so
-fp16 storage is only kept where it does not change the results. Publish to the Hub with
+Writes ``hub_cards/NAME/{config.json, model.safetensors, README.md}`` and the card's pictures: the weights
+re-saved in the chosen dtype, the config, and the card the training run filled. It then reloads the written folder
+and checks that its outputs match the run's model on a batch of synthetic test faces, printing the largest
+difference, so fp16 storage is only kept where it does not change the results. Publish to the Hub with
 ``faceforge push hub_cards/NAME --repo-id faceforge/NAME``.
 """
 
@@ -51,6 +51,8 @@ def main() -> None:
     card = card.replace('from_pretrained("path/to/this/folder")  # or a Hub id',
                         f'from_pretrained("{args.name}")  # hub_cards/{args.name} offline, else {HUB_ORG}/{args.name}')
     (out / "README.md").write_text(card)
+    for picture in sorted(args.run_model.glob("*.png")):  # the pictures the card shows (Task.card_pictures)
+        (out / picture.name).write_bytes(picture.read_bytes())
 
     faces = test_inputs(model)
     shipped = faceforge.from_pretrained(out)

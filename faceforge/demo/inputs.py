@@ -138,3 +138,40 @@ def public_message(err: Exception, *, path: str | None = None, shown: str | None
     for root in _allowed_roots():
         message = message.replace(str(root) + os.sep, "")
     return message
+
+
+
+MAX_DRAWING_SIDE = 4096  # an editor layer larger than this is refused before it is decoded
+
+
+def drawn_mask(payload: Any, size: int, *, what: str = "occlusion drawing") -> Any:
+    """The (size, size) bool mask a user painted in a ``gr.ImageEditor``, as an event with ``preprocess=False``
+    gets it (``{"background", "layers", "composite"}``, each an uploaded file): True wherever a layer has paint
+    (alpha > 0), resized from the editor's canvas to ``size`` (nearest).
+
+    Raises:
+        InputError: no drawing, a payload of another kind, a layer that is not a readable picture, or nothing
+            painted.
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    layers = payload.get("layers") if isinstance(payload, dict) else getattr(payload, "layers", None)
+    painted = np.zeros((size, size), bool)
+    for layer in layers or []:
+        path, shown = uploaded_file(layer, what=what)
+        try:
+            with Image.open(path) as image:
+                if max(image.size) > MAX_DRAWING_SIDE:
+                    raise InputError(f"the {what} is {image.size[0]}x{image.size[1]}; at most {MAX_DRAWING_SIDE} "
+                                     f"pixels a side")
+                alpha = np.asarray(image.convert("RGBA").getchannel("A").resize((size, size),
+                                                                             Image.Resampling.NEAREST)) > 0
+        except InputError:
+            raise
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise InputError(f"the {what} ({shown}) is not a readable picture: {err}") from None
+        painted |= alpha
+    if not painted.any():
+        raise InputError(f"the {what} is empty: paint the region to occlude over the face")
+    return painted

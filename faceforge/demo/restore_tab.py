@@ -1,4 +1,5 @@
-"""The Restoration tab: x8 face super-resolution of every face in a photo with MPENet or MPEGAN.
+"""The Restoration tab: x8 face super-resolution of every face in a photo with MPENet or MPEGAN, optionally of
+faces with part of their input occluded (a random square, a rectangle, or a region painted over the aligned face).
 
 All the work is :func:`faceforge.pipelines.restore_photo`; this module turns its result into components.
 """
@@ -14,7 +15,7 @@ import pandas as pd
 from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.demo.examples import example_path
 from faceforge.demo.files import cache_file, png_in_cache, write_png
-from faceforge.demo.inputs import boolean, choice, number, public_message, uploaded_file
+from faceforge.demo.inputs import boolean, choice, drawn_mask, number, public_message, uploaded_file
 from faceforge.demo.models import get_model, model_id, read_face
 from faceforge.errors import FaceForgeError
 from faceforge.face.aus import au_label
@@ -23,6 +24,10 @@ from faceforge.pipelines import PhotoRestoration, restore_photo
 MODELS = [("MPENet (PSNR-oriented)", "mpenet"), ("MPEGAN (perceptual: + perceptual and adversarial losses)", "mpegan")]
 MODES = [("Treat as low-resolution: degrade each face to 16x16 first (the papers' protocol)", "degrade"),
          ("Restore as given: the faces are already small; enlarge the photo", "as_given")]
+OCCLUSIONS = [("None", "none"),
+              ("Random square: a quarter of the 16x16 input, as IGCN is trained (one per face)", "random"),
+              ("Rectangle x, y, w, h on the aligned 128x128 face", "rectangle"),
+              ("Painted: the region drawn over the aligned face below", "drawn")]
 AU_COLUMNS = ["AU", "MPENet AU branch (step 2)", "AU detector: restored", "AU detector: model input (bicubic)"]
 
 
@@ -41,7 +46,31 @@ def _au_views(result, detector_restored: dict[str, float], detector_input: dict[
     return plot, pd.DataFrame(rows, columns=AU_COLUMNS)
 
 
-def restore(image, model_name, mode, aligned, face_number):
+def occlusion_input(kind, rectangle, drawing, size: int):
+    """The ``occlusion`` of :func:`~faceforge.pipelines.restore_photo` the occlusion controls describe.
+
+    Raises:
+        InputError: an unknown kind, a rectangle that is not four numbers, an empty drawing.
+    """
+    from faceforge.demo.inputs import InputError
+
+    kind = choice(kind if kind is not None else "none", OCCLUSIONS, what="occlusion")
+    if kind == "none":
+        return None
+    if kind == "random":
+        return "random"
+    if kind == "drawn":
+        return drawn_mask(drawing, size)
+    try:
+        values = tuple(float(v) for v in str(rectangle).replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise InputError(f"the occluded rectangle must be x,y,w,h (four numbers), got {rectangle!r}")
+    return values
+
+
+def restore(image, model_name, mode, aligned, face_number, occlusion="none", rectangle="", drawing=None, seed=0):
     """Restore every face of the photo; show the chosen one in detail.
 
     The inputs arrive as sent (``preprocess=False``) and are checked by :mod:`faceforge.demo.inputs`: the photo
@@ -58,10 +87,15 @@ def restore(image, model_name, mode, aligned, face_number):
         mode = choice(mode, MODES, what="input")
         aligned = boolean(aligned, what="aligned face crop")
         face_number = number(face_number, what="face to show", minimum=1, maximum=10_000, integer=True, default=1)
+        seed = number(seed, what="seed", minimum=0, maximum=2**31 - 1, integer=True, default=0)
         model = get_model(model_name)
-        result: PhotoRestoration = restore_photo(path, model, mode=mode, aligned=aligned)
+        occluded = occlusion_input(occlusion, rectangle, drawing, model.config.image_size)
+        result: PhotoRestoration = restore_photo(path, model, mode=mode, aligned=aligned, occlusion=occluded,
+                                                 seed=seed)
     except FaceForgeError as err:
         raise gr.Error(public_message(err, path=path, shown=shown)) from err
+    except ValueError as err:  # an occlusion outside the face (faceforge.pipelines.occlusion_masks)
+        raise gr.Error(str(err)) from err
     except MemoryError as err:
         raise gr.Error("the server ran out of memory on this photo; try a smaller one") from err
     n = len(result.faces)
@@ -85,6 +119,9 @@ def restore(image, model_name, mode, aligned, face_number):
     where = "the aligned crop" if aligned else f"{n} face{'s' if n > 1 else ''} found"
     status = (f"{where}; showing face {index + 1} (largest first). Model: {model_id(model_name)}; "
               f"x{model.config.scale}, {face.lr.shape[0]}x{face.lr.shape[1]} -> {size}x{size}.")
+    if face.mask is not None:
+        status += (f" Occluded: {int(face.mask.sum())} of {face.mask.size} input pixels (black in the model "
+                   f"input).")
     if result.scale > 1:
         status += f" The photo is enlarged x{result.scale:.2f} so the restored faces keep their resolution."
     # The photo can be 48 megapixels: written here strip by strip, not encoded whole in memory by Gradio.
@@ -98,8 +135,10 @@ def build_restore_tab() -> None:
     gr.Markdown(
         "x8 face super-resolution guided by facial landmarks and action units (MPENet / MPEGAN, Zhang and Liu). "
         "Every face is found (dlib), aligned onto faceforge's 128x128 template, restored from 16x16 and pasted "
-        "back. The shipped weights are trained on FaceForge-Synth only (renderer 1, the 2-D faces; see the model "
-        "cards): real photos are outside their training data."
+        "back. The shipped weights are trained on FaceForge-Synth only (renderer 2, the shaded 3-D faces; see the "
+        "model cards): real photos are outside their training data. An occlusion paints part of each face's 16x16 "
+        "input black, as IGCN's training does; MPENet and MPEGAN were trained on unoccluded faces, so this shows "
+        "what they make of a face with a part missing."
     )
     with gr.Row():
         with gr.Column(scale=1):
@@ -110,6 +149,18 @@ def build_restore_tab() -> None:
             with gr.Row():
                 aligned = gr.Checkbox(value=False, label="The picture is one aligned face crop (skip detection)")
                 face_number = gr.Number(value=1, precision=0, minimum=1, label="Face to show (1 = largest)")
+            with gr.Accordion("Occlusion", open=False):
+                occlusion = gr.Radio(OCCLUSIONS, value="none", label="Occlude part of every face's input",
+                                     elem_id="restore-occlusion")
+                with gr.Row():
+                    rectangle = gr.Textbox(value="32,72,64,40", label="Rectangle x,y,w,h (aligned 128x128 face; "
+                                                                      "this one covers the mouth)")
+                    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed of the random squares")
+                drawing = gr.ImageEditor(value=example_path("synthetic-aligned.png"), type="numpy", height=300,
+                                         label="Paint the region to occlude (an aligned face: eyes, nose and "
+                                               "mouth sit here on every aligned face)",
+                                         brush=gr.Brush(default_size=12, colors=["#ff3b30"], color_mode="fixed"),
+                                         sources=[], transforms=[], layers=False)
             run = gr.Button("Restore", variant="primary", elem_id="restore-button")
             gr.Examples(
                 examples=[[example_path("synthetic-group.png"), "mpenet", "degrade", False, 1],
@@ -133,6 +184,6 @@ def build_restore_tab() -> None:
             au_table = gr.Dataframe(headers=AU_COLUMNS, label="AU probabilities", interactive=False)
     pasted = gr.Image(label="The photo with the restored faces pasted back", type="numpy", format="png",
                       buttons=["download", "fullscreen"], elem_id="restore-pasted")
-    run.click(restore, [image, model_name, mode, aligned, face_number],
+    run.click(restore, [image, model_name, mode, aligned, face_number, occlusion, rectangle, drawing, seed],
               [slider, steps, landmarks, au_plot, au_table, pasted, status], api_name="restore",
               preprocess=False)  # faceforge reads the upload itself (faceforge.demo.inputs)

@@ -604,6 +604,8 @@ class _Trainer:
                 if not isinstance(model, FaceForgeModel):
                     raise TypeError(f"export() must return a FaceForgeModel, got {type(model).__name__}")
                 model.save_pretrained(model_dir)
+                for name, picture in task.card_pictures(model).items():
+                    picture.save(model_dir / name)
                 test = dict(task.test_metrics() or {})
                 card = task.card(metrics, test)
             report.write_card(model_dir, model, run, card, metrics=metrics,

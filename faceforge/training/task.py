@@ -209,6 +209,11 @@ class Task:
         """
         return {}
 
+    def card_pictures(self, model: FaceForgeModel) -> dict[str, Any]:
+        """Pictures the model card shows, ``{file name: PIL image}``, written beside it (and published with it);
+        default none. Called after ``export()`` on the main process."""
+        return {}
+
     def card(self, metrics: dict[str, float], test: dict[str, Any]) -> dict[str, Any]:
         """Model-card fields (keyword arguments of :func:`faceforge.hub.write_model_card`) for the results.
 

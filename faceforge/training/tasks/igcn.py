@@ -123,7 +123,13 @@ def _cell(value: float) -> str:
 
 
 def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
+    """The mean of the defined values (NaN marks a face without that region), NaN if there are none."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array[~np.isnan(array)].mean()) if (~np.isnan(array)).any() else float("nan")
+
+
+_OUTPUT = {"step 1": "output"}  # SuperResolutionScores' row of a one-step model -> OcclusionScores' name
+_INPUT = {v: k for k, v in _OUTPUT.items()}
 
 
 class OcclusionScores:
@@ -141,10 +147,12 @@ class OcclusionScores:
 
     ROWS = ("bicubic", "output")
 
-    def __init__(self, *, image_size: int, evaluator: FaceForgeModel | None = None):
+    def __init__(self, *, image_size: int, evaluator: FaceForgeModel | None = None,
+                 extra_evaluators: dict[str, FaceForgeModel] | None = None):
         from faceforge.evaluation import SuperResolutionScores
 
-        self.whole = SuperResolutionScores(steps=1, image_size=image_size, evaluator=evaluator, au_rows="all")
+        self.whole = SuperResolutionScores(steps=1, image_size=image_size, evaluator=evaluator, au_rows="all",
+                                           extra_evaluators=extra_evaluators)
         self.region: dict[str, dict[str, list[float]]] = {r: {"PSNR": [], "SSIM": []} for r in self.ROWS}
 
     @torch.no_grad()
@@ -154,12 +162,15 @@ class OcclusionScores:
         ``mask`` (B, 1, h, w) and the AU labels."""
         from faceforge.metrics.image import psnr_y, ssim_y
 
-        self.whole.add(hr, lr, out, au_occurrence=au_occurrence, au_mask=au_mask)
+        self.whole.add(hr, lr, {"steps": (out["sr"],)}, au_occurrence=au_occurrence, au_mask=au_mask)
         scale = hr.shape[-1] // mask.shape[-1]
         images = {"bicubic": imresize(lr, size=hr.shape[-2:], clamp=True), "output": out["sr"].float().clamp(0, 1)}
         for i in range(hr.shape[0]):
             rows, cols = torch.nonzero(mask[i, 0] > 0.5, as_tuple=True)
             if not len(rows):
+                for name in images:
+                    self.region[name]["PSNR"].append(float("nan"))
+                    self.region[name]["SSIM"].append(float("nan"))
                 continue
             top, bottom = int(rows.min()) * scale, (int(rows.max()) + 1) * scale
             left, right = int(cols.min()) * scale, (int(cols.max()) + 1) * scale
@@ -167,12 +178,56 @@ class OcclusionScores:
             for name, image in images.items():
                 crop = image[i:i + 1, :, top:bottom, left:right]
                 self.region[name]["PSNR"].append(float(psnr_y(crop, truth)[0]))
-                if min(bottom - top, right - left) >= 11:
-                    self.region[name]["SSIM"].append(float(ssim_y(crop, truth)[0]))
+                fits = min(bottom - top, right - left) >= 11
+                self.region[name]["SSIM"].append(float(ssim_y(crop, truth)[0]) if fits else float("nan"))
 
     @property
     def samples(self) -> int:
         return self.whole.samples
+
+    # --- storage and intervals (benchmarks/igcn_tables.py) -----------------------------------------------------
+    def save(self, path, **metadata: str) -> None:
+        """Every per-face value in one safetensors file (:meth:`SuperResolutionScores.save` plus the region's)."""
+        extra = {f"region/{row}/{column}": torch.tensor(values, dtype=torch.float64)
+                 for row, columns in self.region.items() for column, values in columns.items()}
+        self.whole.save(path, extra=extra, **metadata)
+
+    @classmethod
+    def load(cls, path, *, evaluator: FaceForgeModel | None = None,
+             extra_evaluators: dict[str, FaceForgeModel] | None = None) -> OcclusionScores:
+        """The scores :meth:`save` wrote, with the evaluators that measured them."""
+        from safetensors import safe_open
+
+        from faceforge.evaluation import SuperResolutionScores
+
+        whole = SuperResolutionScores.load(path, evaluator=evaluator, extra_evaluators=extra_evaluators)
+        scores = cls(image_size=whole.image_size)
+        scores.whole = whole
+        with safe_open(str(path), framework="pt") as file:
+            for key in file.keys():
+                if key.startswith("region/"):
+                    _, row, column = key.split("/")
+                    scores.region[row][column] = file.get_tensor(key).tolist()
+        return scores
+
+    def fit_thresholds(self, data_aus: tuple[int, ...]) -> dict[str, tuple[float, ...]]:
+        """Per row (``bicubic``, ``output``, ``HR``), the per-AU F1-maximising thresholds on these faces (a
+        validation split's, for :meth:`statistics` of the test split)."""
+        return {_OUTPUT.get(row, row): t for row, t in self.whole.fit_thresholds(data_aus).items()}
+
+    def statistics(self, data_aus: tuple[int, ...], *, val_thresholds: dict[str, tuple[float, ...]] | None = None,
+                   subset: tuple[int, ...] | None = None) -> dict[str, dict]:
+        """Every cell of :meth:`table` as a function of the faces it is measured on (``{row: {column: fn}}``), for
+        a :class:`faceforge.metrics.BootstrapTable`; the region columns leave out faces without an occlusion;
+        ``subset``: the AU columns over these AUs only (BP4D's 12, DISFA's 8)."""
+        thresholds = {_INPUT.get(row, row): t for row, t in (val_thresholds or {}).items()} or None
+        cells = {_OUTPUT.get(row, row): columns for row, columns in
+                 self.whole.statistics(data_aus, val_thresholds=thresholds, subset=subset).items()}
+        for row in self.ROWS:
+            for column, values in self.region[row].items():
+                array = np.asarray(values, dtype=np.float64)
+                cells[row][f"{column} (occluded)"] = lambda i, a=array: float(np.nanmean(a[i]))
+        return cells
 
     def table(self, data_aus: tuple[int, ...]) -> tuple[dict[str, dict[str, float]], dict]:
         """``({row: {"PSNR", "SSIM", "PSNR (occluded)", "SSIM (occluded)", "AU F1" %, "AU Acc" %, "AU AUC",
@@ -213,6 +268,34 @@ class OcclusionScores:
 
 
 @torch.no_grad()
+def score_occluded_restoration(model: FaceForgeModel, dataset: Dataset, evaluator: FaceForgeModel | None, *,
+                               batch_size: int, num_workers: int = 0, device: str = "cpu",
+                               extra_evaluators: dict[str, FaceForgeModel] | None = None,
+                               mask_fraction: float = 0.5, mask_fill: float = 0.0,
+                               seed: int = EVAL_MASK_SEED) -> OcclusionScores:
+    """Restore every face of ``dataset`` from its occluded input and score it (:class:`OcclusionScores`): centre
+    crop to the model's output size, MATLAB bicubic down (8-bit), a square of side ``mask_fraction`` of the input
+    painted with ``mask_fill`` (face ``i``'s from a generator seeded with ``seed + i``: the same occlusions for every
+    model). ``model``: an IGCN generator, or any restorer with ``out["sr"]`` (MPENet: what a network that never
+    saw an occlusion makes of one)."""
+    cfg = model.config
+    scores = OcclusionScores(image_size=cfg.image_size, evaluator=evaluator, extra_evaluators=extra_evaluators)
+    first = 0
+    for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
+        images = batch["image"].to(device).float()
+        top = (images.shape[-1] - cfg.image_size) // 2  # prepared sets may carry a border
+        hr = images[..., top:top + cfg.image_size, top:top + cfg.image_size]
+        lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
+        mask = torch.cat([random_square_mask(1, cfg.lr_size, fraction=mask_fraction,
+                                             generator=torch.Generator().manual_seed(seed + first + i))
+                          for i in range(hr.shape[0])]).to(device)
+        first += hr.shape[0]
+        ill = apply_occlusion(lr, mask, fill=mask_fill)
+        scores.add(hr, ill, model(ill), mask, au_occurrence=batch.get("au_occurrence"), au_mask=batch.get("au_mask"))
+    return scores
+
+
+@torch.no_grad()
 def evaluate_occluded_restoration(model: IGCNGenerator, dataset: Dataset, *, batch_size: int = 32,
                                   num_workers: int = 0, device: str = "cpu",
                                   au_evaluator: str | FaceForgeModel | None = "default", mask_fraction: float = 0.5,
@@ -240,19 +323,8 @@ def evaluate_occluded_restoration(model: IGCNGenerator, dataset: Dataset, *, bat
         evaluator = (load_pretrained(au_evaluator) if isinstance(au_evaluator, str) else au_evaluator).to(device)
         evaluator = evaluator.eval()
     cfg = model.config
-    scores = OcclusionScores(image_size=cfg.image_size, evaluator=evaluator)
-    first = 0
-    for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
-        images = batch["image"].to(device).float()
-        top = (images.shape[-1] - cfg.image_size) // 2  # prepared sets may carry a border
-        hr = images[..., top:top + cfg.image_size, top:top + cfg.image_size]
-        lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
-        mask = torch.cat([random_square_mask(1, cfg.lr_size, fraction=mask_fraction,
-                                             generator=torch.Generator().manual_seed(seed + first + i))
-                          for i in range(hr.shape[0])]).to(device)
-        first += hr.shape[0]
-        ill = apply_occlusion(lr, mask, fill=mask_fill)
-        scores.add(hr, ill, model(ill), mask, au_occurrence=batch.get("au_occurrence"), au_mask=batch.get("au_mask"))
+    scores = score_occluded_restoration(model, dataset, evaluator, batch_size=batch_size, num_workers=num_workers,
+                                        device=device, mask_fraction=mask_fraction, mask_fill=mask_fill, seed=seed)
     data_aus = tuple(getattr(dataset, "aus", FACEFORGE_AUS))
     table, details = scores.table(data_aus)
     digits = {**SR_DIGITS, "PSNR (occluded)": 2, "SSIM (occluded)": 4}
@@ -498,6 +570,10 @@ class IGCNTask(Task):
         return self.nets["g"]
 
     # --- model card ----------------------------------------------------------------------------------------------
+    def card_pictures(self, model: IGCNGenerator) -> dict[str, Any]:
+        """``adjacency.png``: the normalised adjacency matrices of the generator's IGCN grids."""
+        return {"adjacency.png": model.adjacency_picture()}
+
     def test_metrics(self) -> dict[str, float]:
         """``evaluate``'s metrics on the test split (fixed masks) with each AU's F1: the figures the card reports."""
         test = self._faces("test", self.opts.test_length, train=False)
@@ -519,6 +595,14 @@ class IGCNTask(Task):
             quality.append(f"| {name} | {test[f'psnr{suffix}']:.2f} | {test[f'ssim{suffix}']:.4f} | "
                            f"{test[f'psnr_occluded{suffix}']:.2f} | {test[f'ssim_occluded{suffix}']:.4f} |")
         sections = {"Restoration on the test split (fixed masks)": "\n".join(quality)}
+        relations = [name for name, on in (("left/right symmetry", cfg.symmetry),
+                                            ("AU co-occurrence and exclusion", cfg.au_relations),
+                                            ("similar template content", cfg.similarity_threshold is not None)) if on]
+        sections["The facial-structure graphs"] = (
+            f"Each IGCN splits its feature map into k x k patches, the nodes of a fixed graph; the normalised "
+            f"adjacency (Kipf and Welling's D^-1/2 (A + I) D^-1/2) links the patches by "
+            f"{', '.join(relations) or 'no relation (self-loops only)'}, from the canonical 68-landmark template:\n\n"
+            f"![The normalised adjacency matrices of IGCN {', '.join(f'{k}x{k}' for k in cfg.grids)}](adjacency.png)")
         if "au_f1" in test:
             aus = [au for au in self.data_aus if f"f1_au{au}_output" in test]
             lines = [f"AU F1 of the faces as {o.au_evaluator} (trained apart from the supervisor) detects them "
