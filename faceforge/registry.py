@@ -33,6 +33,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "faceforge.models.au_detector",
     "faceforge.models.expression",
     "faceforge.models.face_alignment",
+    "faceforge.models.fsrfer",
     "faceforge.models.igcn",
     "faceforge.models.mpenet",
     "faceforge.models.sr_baselines",

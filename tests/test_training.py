@@ -244,6 +244,18 @@ def test_bf16_autocast_runs_the_steps(tmp_path):
     assert all(torch.isfinite(p).all() for p in result.task.nets["g"].parameters())
 
 
+@pytest.mark.parametrize(("precision", "native", "warned"), [("bf16", False, True), ("bf16", True, False),
+                                                            ("no", False, False)])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns_that_fp32_is_faster(tmp_path, monkeypatch, capsys, precision,
+                                                                           native, warned):
+    from faceforge.training import loop
+
+    assert isinstance(loop.cpu_has_bf16(), bool)
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: native)
+    train(ToyGAN(toy_run(tmp_path, steps=1, mixed_precision=precision)))
+    assert ("this CPU has no bf16 instructions" in capsys.readouterr().out) is warned
+
+
 # --- exact resumption ---------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_resume_continues_exactly_as_the_uninterrupted_run(tmp_path):
