@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # The built-in families, each a module that defines FAMILY. One line per family.
 FAMILY_MODULES: tuple[str, ...] = (
     "faceforge.models.au_detector",
+    "faceforge.models.efgan",
     "faceforge.models.expression",
     "faceforge.models.face_alignment",
     "faceforge.models.fsrfer",
