@@ -345,6 +345,7 @@ def comparisons(table: BootstrapTable, rows: dict, carried: dict | None = None, 
     main, ablation = rows["main"], rows["ablation"]
     pairs = [("HR (AU ceiling)", "Bicubic"), ("MPENet", "Bicubic")]
     pairs += [("MPENet", other) for other in ("Recurrent baseline (no priors)", "SRCNN", "VDSR") if other in main]
+    pairs += [(other, "Bicubic") for other in ("SRCNN", "VDSR") if other in main]  # did the baseline learn?
     if "MPEGAN" in main:
         pairs.append(("MPEGAN", "MPENet"))
     wanted = [("main", a, b, main) for a, b in pairs]
@@ -519,7 +520,7 @@ def report(saved: dict, update: bool) -> str:
     if verdict:
         lines.append(verdict)
     for item in saved["comparisons"]:
-        if item["table"] in ("ablation", "scaling") or item["row"] == "MPEGAN":
+        if item["table"] in ("ablation", "scaling") or item["row"] in ("MPEGAN", "SRCNN", "VDSR"):
             diff = Interval(item["value"], item["low"], item["high"])
             prefix = {"ablation": "ablation ", "scaling": "loss scaling: "}.get(item["table"], "")
             how = (" (unpaired: the two rows' intervals, one of them carried)" if item.get("unpaired") else

@@ -35,6 +35,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "faceforge.models.expression",
     "faceforge.models.face_alignment",
     "faceforge.models.fsrfer",
+    "faceforge.models.groupgan",
     "faceforge.models.igcn",
     "faceforge.models.mpenet",
     "faceforge.models.sr_baselines",
