@@ -107,16 +107,15 @@ def measure(args) -> dict:
         stamp = {"weights": shared.weights_digest(source), "renderer": str(version),
                  "au_evaluator": args.au_evaluator, "sharp_evaluator": args.sharp_evaluator, "occlusion": "0.5,0"}
 
-        def load(path, evaluator=evaluator, extras=extras):
-            return OcclusionScores.load(path, evaluator=evaluator, extra_evaluators=extras)
-
         stem = stamp["weights"] or name
-        scores = stored(args.scores / f"{stem}-test.safetensors", {**stamp, "faces": str(len(test))},
-                        lambda: score_occluded_restoration(model, test, evaluator, extra_evaluators=extras, **kwargs),
-                        load)
-        val_scores = stored(args.scores / f"{stem}-val.safetensors", {**stamp, "faces": str(len(val))},
-                            lambda: score_occluded_restoration(model, val, evaluator, **kwargs),
-                            lambda path: OcclusionScores.load(path, evaluator=evaluator))
+        scores = shared.stored(
+            args.scores / f"{stem}-test.safetensors", {**stamp, "faces": str(len(test))},
+            lambda: score_occluded_restoration(model, test, evaluator, extra_evaluators=extras, **kwargs), None, {},
+            load=lambda path: OcclusionScores.load(path, evaluator=evaluator, extra_evaluators=extras))
+        val_scores = shared.stored(
+            args.scores / f"{stem}-val.safetensors", {**stamp, "faces": str(len(val))},
+            lambda: score_occluded_restoration(model, val, evaluator, **kwargs), None, {},
+            load=lambda path: OcclusionScores.load(path, evaluator=evaluator))
         if args.only:  # kept for the run that makes the tables; its bootstrap is that run's work
             models[name] = source
             print(f"[{name}] {source}: {len(test)} + {len(val)} faces in {time.perf_counter() - start:.0f} s")
@@ -141,21 +140,6 @@ def measure(args) -> dict:
             "rows": rows, "per_au_f1": per_au,
             "cells": {subset: table.as_dict() for subset, table in tables.items()},
             "comparisons": comparisons(tables, rows)}
-
-
-def stored(path: Path, stamp: dict[str, str], score, load):
-    """``score()``'s scores, kept at ``path`` and reused while ``stamp`` (weights, faces, evaluators) is the same."""
-    if path.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as file:
-            kept = file.metadata() or {}
-        if all(kept.get(k) == v for k, v in stamp.items()):
-            print(f"  reusing {path}")
-            return load(path)
-    scores = score()
-    scores.save(path, **stamp)
-    return scores
 
 
 def display_rows(models: dict) -> dict[str, str]:
@@ -279,21 +263,9 @@ def report(saved: dict, update: bool) -> str:
     print("\n" + text)
     if update:
         for path in (ROOT / "README.md", ROOT / "hub_cards" / "igcn" / "README.md"):
-            write_section(path, text, saved["renderer"])
+            shared.write_section(path, text, saved["renderer"], markers=MARKERS, title="IGCN paper tables")
             print(f"updated {path.relative_to(ROOT)}")
     return text
-
-
-def write_section(path: Path, text: str, renderer: int) -> None:
-    """Put ``text`` between the IGCN markers of ``path`` (appended with its markers when they are missing)."""
-    start, end = MARKERS
-    doc = path.read_text() if path.is_file() else ""
-    block = f"{start}\n{text.strip()}\n{end}"
-    if start in doc and end in doc:
-        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + f"\n\n## IGCN paper tables (FaceForge-Synth v{renderer})\n\n" + block + "\n"
-    path.write_text(doc)
 
 
 def main() -> None:

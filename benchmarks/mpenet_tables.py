@@ -142,10 +142,11 @@ def weights_digest(source: str) -> str:
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else ""
 
 
-def stored(path: Path, key: dict[str, str], score, evaluator, extras):
+def stored(path: Path, key: dict[str, str], score, evaluator, extras, *, load=None):
     """The scores kept at ``path`` when they were measured with the same ``key`` (model weights, faces,
     evaluators), else ``score()``'s, kept there for the next run: models can be scored by separate processes
-    (``--only``) and a stopped measurement resumes."""
+    (``--only``) and a stopped measurement resumes. ``load(path)`` reads them back (default:
+    ``SuperResolutionScores.load`` with the evaluators)."""
     from faceforge.evaluation import SuperResolutionScores
 
     if path.is_file():
@@ -155,6 +156,8 @@ def stored(path: Path, key: dict[str, str], score, evaluator, extras):
             kept = file.metadata() or {}
         if all(kept.get(k) == v for k, v in key.items()):
             print(f"  reusing {path}")
+            if load is not None:
+                return load(path)
             return SuperResolutionScores.load(path, evaluator=evaluator, extra_evaluators=extras)
     scores = score()
     scores.save(path, **key)
@@ -550,15 +553,17 @@ def report(saved: dict, update: bool) -> str:
     return text
 
 
-def write_section(path: Path, text: str, renderer: int) -> None:
-    """Put ``text`` between the markers of ``path`` (appended with its markers when they are missing)."""
-    start, end = MARKERS
-    doc = path.read_text()
+def write_section(path: Path, text: str, renderer: int, *, markers: tuple[str, str] = MARKERS,
+                  title: str = "Paper tables") -> None:
+    """Put ``text`` between the ``markers`` of ``path`` (appended under a ``title`` heading, with its markers, when
+    they are missing; a missing file is created)."""
+    start, end = markers
+    doc = path.read_text() if path.is_file() else ""
     block = f"{start}\n{text.strip()}\n{end}"
     if start in doc and end in doc:
         doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
     else:
-        doc = doc.rstrip() + f"\n\n## Paper tables (FaceForge-Synth v{renderer})\n\n" + block + "\n"
+        doc = doc.rstrip() + f"\n\n## {title} (FaceForge-Synth v{renderer})\n\n" + block + "\n"
     path.write_text(doc)
 
 

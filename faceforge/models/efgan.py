@@ -434,20 +434,11 @@ class AUInterpolator(FaceForgeModel):
 
 
 @dataclass
-class AUCriticConfig(ModelConfig):
-    """The Wasserstein critic of AU vectors that trains the Interpolator (Sec. 3.2): an MLP, LeakyReLU 0.2."""
+class AUCriticConfig(AUInterpolatorConfig):
+    """The Wasserstein critic of AU vectors that trains the Interpolator (Sec. 3.2): an MLP of the Interpolator's
+    shape, LeakyReLU 0.2."""
 
     model_type: str = "efgan_au_critic"
-    aus: tuple[int, ...] = FACEFORGE_AUS
-    hidden: int = 256
-    layers: int = 3
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check_range("hidden", low=1, high=4096)
-        self.check_range("layers", low=1, high=16)
-        if not 1 <= len(self.aus) <= 128:
-            raise ValueError(f"aus must list 1 to 128 AUs, got {len(self.aus)}")
 
 
 class AUCritic(FaceForgeModel):

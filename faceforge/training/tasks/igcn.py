@@ -278,13 +278,13 @@ def score_occluded_restoration(model: FaceForgeModel, dataset: Dataset, evaluato
     painted with ``mask_fill`` (face ``i``'s from a generator seeded with ``seed + i``: the same occlusions for every
     model). ``model``: an IGCN generator, or any restorer with ``out["sr"]`` (MPENet: what a network that never
     saw an occlusion makes of one)."""
+    from faceforge.evaluation import _centre_crop
+
     cfg = model.config
     scores = OcclusionScores(image_size=cfg.image_size, evaluator=evaluator, extra_evaluators=extra_evaluators)
     first = 0
     for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
-        images = batch["image"].to(device).float()
-        top = (images.shape[-1] - cfg.image_size) // 2  # prepared sets may carry a border
-        hr = images[..., top:top + cfg.image_size, top:top + cfg.image_size]
+        hr, _ = _centre_crop(batch["image"].to(device).float(), cfg.image_size)
         lr = to_low_resolution(hr, cfg.lr_size, quantize=True)
         mask = torch.cat([random_square_mask(1, cfg.lr_size, fraction=mask_fraction,
                                              generator=torch.Generator().manual_seed(seed + first + i))
