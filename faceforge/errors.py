@@ -23,6 +23,10 @@ class NotAFaceCropError(FaceForgeError, ValueError):
     """An image given as an aligned face crop is not one (it is not square)."""
 
 
+class ScaleError(FaceForgeError, ValueError):
+    """A down-sampling factor a model does not take (not a whole number, or outside its range)."""
+
+
 class DatasetLayoutError(FaceForgeError, FileNotFoundError):
     """A dataset folder does not have the layout its loader expects."""
 

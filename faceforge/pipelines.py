@@ -15,30 +15,51 @@ covering a quarter of the 16x16 input, as in training, drawn per face from ``see
 ``(x, y, w, h)`` in pixels of the aligned 128x128 face, or a drawn (128, 128) mask (the input pixels at least half
 covered are occluded). IGCN is trained to restore such faces; MPENet and MPEGAN never saw one.
 
+``recognize_photo`` finds and aligns every face the same way, brings each to the 100x100 side of FSR-FER's
+backbone and reads its expression from a low-resolution version of it, two ways: the backbone alone on the face
+brought back up by bicubic interpolation (the paper's "Bicubic" row) and FSR-FER, the backbone's classifier on
+the generator's super-resolved features. ``scale`` (2-8) degrades each face on purpose, MATLAB-bicubic down by
+that factor (8-bit) and back up, and the backbone also reads the face before degradation (HR); ``scale=None``
+(or 1) takes the faces as the photo holds them, for photos whose faces are small already.
+
 Example:
     >>> model = faceforge.from_pretrained("mpenet")
     >>> result = restore_photo("group.jpg", model)
     >>> result.photo                       # (H, W, 3) uint8, every face restored
     >>> result.faces[0].steps              # the three recurrent steps' outputs, (128, 128, 3) uint8 each
+    >>> recognition = recognize_photo("group.jpg", faceforge.from_pretrained("fsrfer"), scale=8)
+    >>> recognition.faces[0].labels        # {"hr": ..., "bicubic": ..., "fsrfer": ...}
+    >>> recognition.to_dict()              # boxes and probabilities, JSON-able
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
-from faceforge.data.degrade import apply_occlusion, imresize, random_square_mask, to_low_resolution
-from faceforge.errors import NotAFaceCropError
+from faceforge.data.degrade import (
+    apply_occlusion,
+    bicubic_downsample,
+    imresize,
+    random_square_mask,
+    to_low_resolution,
+)
+from faceforge.errors import NotAFaceCropError, ScaleError
 from faceforge.face.detect import DetectorKind, FaceDetector
 from faceforge.face.io import ImageSource, load_image
 from faceforge.face.paste import paste_back
 from faceforge.face.pipeline import Face, find_faces
+from faceforge.face.template import TEMPLATE_SIZE
+
+if TYPE_CHECKING:
+    from faceforge.models.fsrfer import FSRFER, CovPoolFER, FeatureGenerator
 
 RestoreMode = Literal["degrade", "as_given"]
 RESTORE_MODES: tuple[str, ...] = ("degrade", "as_given")
@@ -298,3 +319,226 @@ def _enlarged(matrix: np.ndarray, scale: float) -> np.ndarray:
     # A pixel centre x of the enlarged photo sits at (x + 0.5) / scale - 0.5 in the original photo.
     a, b = 1.0 / scale, 0.5 / scale - 0.5
     return np.concatenate([matrix[:, :2] * a, (matrix[:, :2].sum(1) * b + matrix[:, 2])[:, None]], axis=1)
+
+
+# --- low-resolution expression recognition (FSR-FER) --------------------------------------------------------------
+DEFAULT_RECOGNITION_SCALE = 8  # the paper's hardest factor: a 100x100 face seen at 13x13
+MAX_RECOGNITION_SCALE = 8  # FSR-FER is trained on x2-x8
+# The routes a face is read by, in the order they are reported: the backbone on the aligned face before any
+# degradation (only when the face was degraded on purpose), the backbone alone on the LR face brought back up by
+# bicubic interpolation (the paper's "Bicubic" row), and FSR-FER (the backbone's classifier on G's features).
+RECOGNITION_ROUTES: tuple[str, ...] = ("hr", "bicubic", "fsrfer")
+ROUTE_TITLES: dict[str, str] = {"hr": "HR (before degradation)", "bicubic": "Bicubic (CovPoolFER alone)",
+                                "fsrfer": "FSR-FER"}
+
+
+def recognition_scale(scale: Any) -> int | None:
+    """The down-sampling factor ``scale`` names: an integer 2-8, or None for "as given" (``None`` or 1).
+
+    Raises:
+        ScaleError: not a whole number, or outside 1-8.
+    """
+    if scale is None:
+        return None
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not float(scale).is_integer():
+        raise ScaleError(f"scale must be a whole number from 1 to {MAX_RECOGNITION_SCALE} (1 or None: the faces as "
+                         f"given), got {scale!r}")
+    factor = int(scale)
+    if not 1 <= factor <= MAX_RECOGNITION_SCALE:
+        raise ScaleError(f"scale must be from 1 to {MAX_RECOGNITION_SCALE} (FSR-FER is trained on "
+                         f"x2-x{MAX_RECOGNITION_SCALE}; 1: the faces as given), got {scale!r}")
+    return None if factor == 1 else factor
+
+
+@dataclass(frozen=True)
+class FaceRecognition:
+    """One face's expression, read by each route.
+
+    Attributes:
+        face: where it was found in the photo (None when the input was an aligned crop).
+        aligned: (S, S, 3) uint8 the aligned face at the backbone's side S (100): the HR face.
+        lr: (s, s, 3) uint8 the low-resolution face, s = ceil(S / scale) (13 at x8); ``aligned`` itself when the
+            face is taken as given.
+        model_input: (S, S, 3) uint8 what both LR routes read: ``lr`` brought back up to S by bicubic
+            interpolation (``aligned`` when taken as given).
+        scale: the down-sampling factor (2-8), or None (as given).
+        probabilities: ``{route: {expression: probability}}`` for the routes of ``RECOGNITION_ROUTES`` that ran
+            (``"hr"`` only when ``scale`` is set), expressions in the model's class order; each sums to 1.
+    """
+
+    face: Face | None
+    aligned: np.ndarray
+    lr: np.ndarray
+    model_input: np.ndarray
+    scale: int | None
+    probabilities: Mapping[str, Mapping[str, float]]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """``{route: the most probable expression}``."""
+        return {route: max(probs, key=probs.get) for route, probs in self.probabilities.items()}
+
+    @property
+    def label(self) -> str:
+        """FSR-FER's answer: its most probable expression."""
+        return self.labels["fsrfer"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: ``box`` ([x0, y0, x1, y1] in photo pixels, or None for an aligned crop), ``score``,
+        ``lr_size`` (the LR face's side), ``labels`` and ``probabilities`` per route."""
+        face = self.face
+        return {
+            "box": [round(float(v), 2) for v in face.box] if face is not None else None,
+            "score": round(float(face.score), 4) if face is not None else None,
+            "lr_size": int(self.lr.shape[0]),
+            "labels": self.labels,
+            "probabilities": {route: {name: float(p) for name, p in probs.items()}
+                              for route, probs in self.probabilities.items()},
+        }
+
+
+@dataclass(frozen=True)
+class PhotoRecognition:
+    """Every face of a photo, recognised.
+
+    Attributes:
+        faces: the faces, largest first.
+        photo: (H, W, 3) uint8 the photo as read (the aligned crop for ``aligned`` input).
+        scale: the down-sampling factor (2-8), or None (the faces as given).
+        classes: the expressions, in the model's order.
+    """
+
+    faces: tuple[FaceRecognition, ...]
+    photo: np.ndarray
+    scale: int | None
+    classes: tuple[str, ...]
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """The routes every face was read by (``RECOGNITION_ROUTES``, without ``"hr"`` when taken as given)."""
+        return RECOGNITION_ROUTES if self.scale is not None else RECOGNITION_ROUTES[1:]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON types: ``scale`` (None: as given), ``as_given``, ``classes``, ``routes``,
+        ``photo_size`` ([width, height]) and ``faces`` (:meth:`FaceRecognition.to_dict` each, largest first)."""
+        return {
+            "scale": self.scale,
+            "as_given": self.scale is None,
+            "classes": list(self.classes),
+            "routes": list(self.routes),
+            "photo_size": [int(self.photo.shape[1]), int(self.photo.shape[0])],
+            "faces": [f.to_dict() for f in self.faces],
+        }
+
+
+def _recognizer_parts(model: torch.nn.Module) -> tuple[CovPoolFER, FeatureGenerator]:
+    from faceforge.models.fsrfer import FSRFER
+
+    if not isinstance(model, FSRFER):
+        raise TypeError(f"{type(model).__name__} is not an FSR-FER recogniser (faceforge.models.fsrfer.FSRFER)")
+    return model.backbone, model.generator
+
+
+@torch.no_grad()
+def recognize_crops(model: FSRFER, crops: np.ndarray | Sequence[np.ndarray], *,
+                    scale: int | None = DEFAULT_RECOGNITION_SCALE, batch_size: int = 16) -> list[FaceRecognition]:
+    """Read the expressions of aligned faces.
+
+    Args:
+        model: an :class:`~faceforge.models.fsrfer.FSRFER` in eval mode.
+        crops: (N, A, A, 3) uint8 aligned faces of any side A (the photo pipeline's 128), or a list of such; each
+            is brought to the backbone's side S (100) by MATLAB bicubic (8-bit) first.
+        scale: 2-8: MATLAB-bicubic down by that factor (8-bit) and back up to S
+            (:func:`~faceforge.models.fsrfer.low_resolution_input`), and the HR face read as well; None or 1: the
+            faces as given.
+        batch_size: faces per forward pass.
+
+    Returns:
+        One :class:`FaceRecognition` per crop, with ``face=None``.
+
+    Raises:
+        ScaleError: a ``scale`` that is not a whole number from 1 to 8.
+        ValueError: crops of another shape or type.
+    """
+    from faceforge.models.fsrfer import low_resolution_input
+
+    backbone, generator = _recognizer_parts(model)
+    factor = recognition_scale(scale)
+    size = backbone.config.image_size
+    classes = tuple(backbone.config.classes)
+    crops = np.stack([np.asarray(c) for c in crops]) if not isinstance(crops, np.ndarray) else crops
+    if crops.ndim != 4 or crops.shape[1] != crops.shape[2] or crops.shape[3] != 3 or crops.dtype != np.uint8:
+        raise ValueError(f"crops must be (N, A, A, 3) uint8 aligned faces, got {crops.shape} {crops.dtype}")
+    parameter = next(model.parameters())
+    results = []
+    for start in range(0, len(crops), batch_size):
+        hr = _to_tensor(crops[start:start + batch_size]).to(parameter.device, parameter.dtype)
+        if hr.shape[-1] != size:
+            hr = imresize(hr, size=size, quantize=True)  # the aligned face at the backbone's side, 8-bit
+        if factor is None:
+            lr = seen = hr
+        else:
+            lr = bicubic_downsample(hr, factor, quantize=True)
+            seen = low_resolution_input(hr, factor)  # == imresize(lr, size=size, clamp=True)
+        features = backbone.features(seen)
+        routes = {}
+        if factor is not None:
+            routes["hr"] = backbone(hr)
+        routes["bicubic"] = backbone.classify_features(features)
+        routes["fsrfer"] = backbone.classify_features(generator(features))  # FSR-FER: C(G(F(I_lr)))
+        probs = {route: logits.float().softmax(-1).cpu().numpy() for route, logits in routes.items()}
+        hr_u8, lr_u8, seen_u8 = _to_uint8(hr), _to_uint8(lr), _to_uint8(seen)
+        for i in range(len(hr)):
+            results.append(FaceRecognition(
+                face=None,
+                aligned=hr_u8[i],
+                lr=lr_u8[i],
+                model_input=seen_u8[i],
+                scale=factor,
+                probabilities={route: dict(zip(classes, (float(p) for p in p_route[i])))
+                               for route, p_route in probs.items()},
+            ))
+    return results
+
+
+def recognize_photo(image: ImageSource, model: FSRFER, *, scale: int | None = DEFAULT_RECOGNITION_SCALE,
+                    aligned: bool = False, max_faces: int | None = None,
+                    detector: FaceDetector | DetectorKind | None = None) -> PhotoRecognition:
+    """Find every face of a photo and read its expression at low resolution, by bicubic and by FSR-FER.
+
+    Each face is found and aligned onto the 128x128 template as :func:`restore_photo` aligns it, brought to the
+    backbone's 100x100 by MATLAB bicubic, then degraded by ``scale`` (see :func:`recognize_crops`).
+
+    Args:
+        image: a photo (path, bytes, PIL image or (H, W, 3) uint8 array; see
+            :func:`~faceforge.face.io.load_image`).
+        model: an :class:`~faceforge.models.fsrfer.FSRFER` in eval mode (``faceforge.from_pretrained("fsrfer")``).
+        scale: 2-8 (default 8): degrade every face by that factor first; None or 1: the faces as the photo holds
+            them (photos whose faces are small already).
+        aligned: the image is one aligned face crop (square): no detection.
+        max_faces: recognise only the largest ones.
+        detector: see :func:`~faceforge.face.pipeline.find_faces`.
+
+    Returns:
+        :class:`PhotoRecognition`.
+
+    Raises:
+        ScaleError: a ``scale`` that is not a whole number from 1 to 8 (before the photo is read).
+        NoFaceFoundError: no face in the photo.
+        NotAFaceCropError: ``aligned`` and the image is not square.
+        ImageReadError, ImageTooLargeError: the image cannot be read.
+        TypeError: ``model`` is not an FSR-FER recogniser.
+    """
+    backbone, _ = _recognizer_parts(model)
+    factor = recognition_scale(scale)
+    classes = tuple(backbone.config.classes)
+    if aligned:
+        photo = load_image(image)
+        crop = as_face_crop(photo, photo.shape[0])
+        (result,) = recognize_crops(model, crop[None], scale=factor)
+        return PhotoRecognition(faces=(result,), photo=crop, scale=factor, classes=classes)
+    photo = load_image(image)
+    faces = find_faces(photo, size=TEMPLATE_SIZE, detector=detector, max_faces=max_faces, require=True)
+    results = recognize_crops(model, np.stack([f.crop for f in faces]), scale=factor)
+    results = [dataclasses.replace(r, face=f) for r, f in zip(results, faces)]
+    return PhotoRecognition(faces=tuple(results), photo=photo, scale=factor, classes=classes)

@@ -1,8 +1,10 @@
-"""The web app as its users meet it: the Restoration tab through its API (``gradio_client``) and in a real
-browser (Debian's Chromium driven headless by Playwright), on the shipped weights."""
+"""The web app as its users meet it: the Restoration and Low-res recognition tabs through their API
+(``gradio_client``) and in a real browser (Debian's Chromium driven headless by Playwright), on the shipped
+weights."""
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import numpy as np
@@ -34,6 +36,8 @@ pytestmark = [
         reason="the shipped restoration and AU models are not in hub_cards/",
     ),
 ]
+needs_fsrfer = pytest.mark.skipif(not (shipped.HUB_CARDS / "fsrfer" / "config.json").is_file(),
+                                  reason="the shipped FSR-FER model is not in hub_cards/")
 
 
 @pytest.fixture(scope="module")
@@ -130,5 +134,119 @@ def test_restoration_tab_in_a_real_browser(app):
             page.wait_for_function("() => document.querySelector('#restore-status').innerText.includes('Occluded')",
                                    timeout=120_000)
             assert "Occluded: 64 of 256 input pixels" in page.locator("#restore-status").inner_text()
+        finally:
+            browser.close()
+
+
+# --- Low-res recognition ---------------------------------------------------------------------------------------------
+EXPRESSIONS = ["neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise", "contempt"]
+
+
+def recognize(client, photo, *args):
+    return client.predict(gradio_client.handle_file(photo), *args, api_name="/recognize")
+
+
+@needs_fsrfer
+def test_recognize_endpoint_reads_every_face_at_the_chosen_scale(client):
+    photo = example_path("synthetic-group.png")
+    annotated, faces, result, status = recognize(client, photo, 8, False, False)
+    assert np.asarray(Image.open(annotated)).shape == np.asarray(Image.open(photo)).shape
+    assert result["scale"] == 8 and result["as_given"] is False and result["classes"] == EXPRESSIONS
+    assert result["routes"] == ["hr", "bicubic", "fsrfer"] and len(result["faces"]) == 2
+    boxes = [face["box"] for face in result["faces"]]
+    assert boxes[0][0] < 200 < boxes[1][0]  # largest first: the left portrait is drawn at 208 px, the right at 176
+    for face in result["faces"]:
+        assert face["lr_size"] == 13
+        for route, probabilities in face["probabilities"].items():
+            assert list(probabilities) == EXPRESSIONS
+            assert math.isclose(sum(probabilities.values()), 1.0, abs_tol=1e-4)
+            assert face["labels"][route] == max(probabilities, key=probabilities.get)
+    assert [f["caption"] for f in faces] == [f"face {i}, x8: seen at 13x13; FSR-FER: {face['labels']['fsrfer']}"
+                                             for i, face in enumerate(result["faces"], start=1)]
+    lr = np.asarray(Image.open(faces[0]["image"]))
+    assert lr.shape == (117, 117, 3)  # the 13x13 LR face, each pixel shown 9x9
+    assert (lr[::9, ::9] == lr[8::9, 8::9]).all()
+    labels = ", ".join(f"{i} {f['labels']['fsrfer']}" for i, f in enumerate(result["faces"], start=1))
+    assert status.startswith("2 faces found. Model: fsrfer; x8") and f"FSR-FER reads: {labels}." in status
+
+
+@needs_fsrfer
+def test_recognize_endpoint_reads_small_faces_as_given(client):
+    photo = example_path("synthetic-small-faces.png")
+    annotated, faces, result, status = recognize(client, photo, 8, True, False)
+    assert result["scale"] is None and result["as_given"] is True and result["routes"] == ["bicubic", "fsrfer"]
+    assert len(result["faces"]) == len(faces) == 6 and status.startswith("6 faces found")
+    assert all(set(face["probabilities"]) == {"bicubic", "fsrfer"} for face in result["faces"])
+    assert all(face["lr_size"] == 100 for face in result["faces"])
+    assert np.asarray(Image.open(faces[0]["image"])).shape == (100, 100, 3)
+    assert np.asarray(Image.open(annotated)).shape == (260, 480, 3)
+    # x4 on the same photo: the LR faces are 25x25 and the faces before degradation are read too
+    _, faces, result, _ = recognize(client, photo, 4, False, False)
+    assert result["scale"] == 4 and {f["lr_size"] for f in result["faces"]} == {25}
+    assert all(set(face["probabilities"]) == {"hr", "bicubic", "fsrfer"} for face in result["faces"])
+
+
+@needs_fsrfer
+def test_recognize_endpoint_refuses_bad_input_with_faceforges_message(client, tmp_path):
+    photo = example_path("synthetic-aligned.png")
+    with pytest.raises(gradio_client.exceptions.AppError, match="down-sampling factor must be between 1 and 8"):
+        recognize(client, photo, 9, False, False)
+    with pytest.raises(gradio_client.exceptions.AppError, match="down-sampling factor must be a whole number"):
+        recognize(client, photo, 2.5, False, False)
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
+    with pytest.raises(gradio_client.exceptions.AppError, match="no face was found"):
+        recognize(client, str(blank), 8, False, False)
+    fake = tmp_path / "notes.png"
+    fake.write_text("not a picture")
+    with pytest.raises(gradio_client.exceptions.AppError, match="notes.png") as caught:
+        recognize(client, str(fake), 8, False, False)
+    assert str(tmp_path) not in str(caught.value)
+    _, _, result, status = recognize(client, photo, 4, False, True)  # one aligned crop: no detection
+    assert result["faces"][0]["box"] is None and result["faces"][0]["lr_size"] == 25
+    assert status.startswith("the aligned crop")
+
+
+@needs_fsrfer
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash tests/install-browser.sh)")
+def test_low_res_recognition_tab_in_a_real_browser(app):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(app.local_url)
+            page.get_by_role("tab", name="Low-res recognition").click()
+            page.locator("#recognize-input input[type=file]").set_input_files(
+                example_path("synthetic-small-faces.png"))
+            page.locator("#recognize-input img").first.wait_for(state="visible", timeout=30_000)
+            page.locator("#recognize-as-given input").check()
+            page.locator("#recognize-button").click()
+            annotated = page.locator("#recognize-annotated img").first
+            annotated.wait_for(state="visible", timeout=120_000)
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=annotated.element_handle(),
+                                   timeout=30_000)
+            assert annotated.evaluate("el => el.naturalWidth") == 480  # the photo, a label on every face
+            assert "6 faces found" in page.locator("#recognize-status").inner_text()
+            # Every face: its LR face and a bar chart per route (as given: bicubic and FSR-FER, no HR).
+            page.wait_for_function("() => document.querySelectorAll('.recognize-face').length == 6",
+                                   timeout=60_000)
+            rows = page.locator(".recognize-face")
+            assert rows.first.get_by_text("FSR-FER:", exact=False).count() >= 1
+            assert page.get_by_text("HR (before degradation)", exact=False).count() == 0
+            # The same photo degraded x4 on purpose: the faces before degradation are read too.
+            page.locator("#recognize-as-given input").uncheck()
+            factor = page.locator("#recognize-scale input[type=number]")
+            factor.fill("4")
+            factor.press("Enter")
+            page.locator("#recognize-button").click()
+            page.wait_for_function("() => document.querySelector('#recognize-status').innerText.includes('x4')",
+                                   timeout=120_000)
+            page.wait_for_function("() => document.querySelectorAll('.recognize-face').length == 6",
+                                   timeout=60_000)
+            page.get_by_text("HR (before degradation)", exact=False).first.wait_for(state="visible",
+                                                                                   timeout=30_000)
+            assert page.get_by_text("HR (before degradation)", exact=False).count() == 6
+            assert "each aligned 100x100 face brought down to 25x25" in page.locator("#recognize-status").inner_text()
         finally:
             browser.close()

@@ -35,6 +35,7 @@ from faceforge.models.fsrfer import (
     spd_rectify,
     symmetrize,
 )
+from faceforge.models.sr_baselines import VDSR, VDSRConfig
 from faceforge.training.loop import train
 from faceforge.training.tasks import build_task, load_run
 from faceforge.training.tasks.fsrfer import (
@@ -348,6 +349,7 @@ TINY = {
                    "net.hidden": 16, "net.embedding": 8},
     "fsrfer": {"net.feature_size": 4, "net.channels": 8, "net.growth": 4, "net.blocks": 2, "d_channels": 4,
                "d_stages": 1, "d_hidden": 8},
+    "fsrfer_isr": {"net.image_size": 32, "net.depth": 3, "net.channels": 4},
 }
 
 
@@ -367,7 +369,7 @@ def tiny_run(helpers, task: str, folder, **options):
     overrides = [f"output_dir={folder}", "steps=3", "batch_size=2", "eval_batch_size=2", "num_workers=0",
                  "eval_every=3", "checkpoint_every=3", "sample_every=0", "log_every=1", "trackers=none"]
     options = {**TINY[task], "train_length": 6, "eval_length": 3, "test_length": 4, "factors": "[2,4,8]",
-               **({"backbone": helpers / "backbone"} if task == "fsrfer" else {}), **options}
+               **({"backbone": helpers / "backbone"} if task in ("fsrfer", "fsrfer_isr") else {}), **options}
     overrides += [f"options.{k}={v}" for k, v in options.items()]
     return load_run(f"train/configs/{task}_cpu.yaml", overrides)
 
@@ -506,3 +508,49 @@ def test_both_tasks_train_through_the_real_loop_and_export_loadable_models_with_
     cells = " | ".join(f"{100 * test['FSR-FER'][c]:.2f}" for c in ("HR", "x2", "x4", "x8", "avg"))
     assert f"| FSR-FER (this model) | {cells} |" in card
     assert "Eq. (10): 1 L_gan + 1 L_p + 1 L_2, each face's weighted by Eq. (11)" in card and "split: test" in card
+
+
+def test_the_isr_row_is_the_backbone_on_the_restorers_faces_and_hr_faces_as_they_are():
+    torch.manual_seed(0)
+    backbone = CovPoolFER(CovPoolFER.tiny_config()).eval()
+    batches = batches_of(Faces(n=7))
+    identity = VDSR(VDSRConfig(image_size=32, scale=1, depth=2, channels=2))
+    with torch.no_grad():
+        identity.body[-1].weight.zero_()
+        identity.body[-1].bias.zero_()  # residual 0: the restorer gives its bicubic input back
+    table = recognition_accuracy(backbone, None, batches, factors=(2, 4), restorer=identity)
+    assert list(table) == ["bicubic", "ISR"] and table["ISR"] == table["bicubic"]
+
+    class Grey(torch.nn.Module):  # a restorer that loses every face: one grey image
+        def forward(self, faces):
+            return {"sr": torch.full_like(faces, 0.5)}
+
+    grey = recognition_accuracy(backbone, None, batches, factors=(2, 4), restorer=Grey())
+    assert grey["ISR"]["HR"] == table["bicubic"]["HR"]  # HR faces are not restored
+    with torch.no_grad():
+        constant = backbone(torch.full((1, 3, 32, 32), 0.5)).argmax(1).item()
+    share = sum(batch["expression"].eq(constant).sum().item() for batch in batches) / 7
+    assert grey["ISR"]["x2"] == grey["ISR"]["x4"] == pytest.approx(share)
+
+
+def test_the_isr_task_trains_vdsr_on_bicubic_upsampled_faces_and_reports_the_backbone_on_its_output(helpers):
+    with pytest.raises(ValueError, match="scale must be 1"):
+        tiny_run(helpers, "fsrfer_isr", helpers / "unused", **{"net.scale": 2})
+    with pytest.raises(ConfigError, match="backbone takes 32x32"):
+        build_task(tiny_run(helpers, "fsrfer_isr", helpers / "unused", **{"net.image_size": 40})).train_dataset()
+    folder = helpers / "isr"
+    run = tiny_run(helpers, "fsrfer_isr", folder)
+    result = train(build_task(run))
+    assert result.step == 3 and {"accuracy_x8", "accuracy_bicubic_x8", "accuracy_hr"} <= set(result.metrics)
+    assert result.metrics["accuracy_hr"] == result.metrics["accuracy_bicubic_hr"]
+    net = faceforge.from_pretrained(folder / "model")
+    assert isinstance(net, VDSR) and net.config.scale == 1 and net.config.lr_size == 32
+    faces = torch.rand(2, 3, 32, 32)
+    assert net.restore(faces).shape == (2, 3, 32, 32)
+    log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert sum("net/loss" in row for row in log) == 3 and all(row["net/psnr"] > 0 for row in log if "net/psnr" in row)
+    test = json.loads((folder / "train_summary.json").read_text())["test_metrics"]
+    card = (folder / "model" / "README.md").read_text()
+    cells = " | ".join(f"{100 * test['ISR'][c]:.2f}" for c in ("HR", "x2", "x4", "x8", "avg"))
+    assert f"| VDSR (this model), then the backbone | {cells} |" in card
+

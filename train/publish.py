@@ -22,12 +22,17 @@ from faceforge.resolve import HUB_CARDS, HUB_ORG
 
 def test_inputs(model, count: int = 32) -> torch.Tensor:
     """FaceForge-Synth test faces as the model takes them (bicubic LR faces for super-resolution models)."""
-    from faceforge.data.degrade import to_low_resolution
+    from faceforge.data.degrade import imresize, to_low_resolution
     from faceforge.data.synth import SynthFaces
 
     faces = torch.stack([SynthFaces("test", length=count)[i]["image"] for i in range(count)])
     lr_size = getattr(model.config, "lr_size", None)
-    return to_low_resolution(faces, lr_size, quantize=True) if lr_size else faces
+    if lr_size:
+        return to_low_resolution(faces, lr_size, quantize=True)
+    # recognisers of another side (CovPoolFER and FSR-FER take 100x100 faces): MATLAB-bicubic to it
+    config = getattr(model.config, "backbone", model.config)
+    size = getattr(config, "image_size", faces.shape[-1])
+    return faces if size == faces.shape[-1] else imresize(faces, size=size, clamp=True)
 
 
 def main_output(out) -> torch.Tensor:

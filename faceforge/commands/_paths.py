@@ -1,4 +1,5 @@
-"""Output paths of the sub-commands that write a set of files per input photo (``align``, ``restore``)."""
+"""Output paths of the sub-commands: a set of files per input photo (``align``, ``restore``) or one result file
+(``recognize``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,27 @@ def output_folder(path: Path, *, option: str = "--out") -> Path:
         raise OutputFolderError(f"cannot create the folder {option} {path}: {err.strerror or err}") from err
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputFolderError(f"cannot write to the folder {option} {path}: permission denied")
+    return path
+
+
+def output_file(path: Path, *, option: str = "--out") -> Path:
+    """Create the folder of the file ``path`` a command writes its result to; return ``path``.
+
+    Raises:
+        OutputFolderError: ``path`` is a folder, its folder cannot be created or it cannot be written; the message
+            names ``option`` and the reason.
+    """
+    if path.is_dir():
+        raise OutputFolderError(f"{option} {path} is a folder; give the name of the file to write")
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise OutputFolderError(f"{option} {path}: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputFolderError(f"cannot create the folder of {option} {path}: {err.strerror or err}") from err
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputFolderError(f"cannot write {option} {path}: permission denied")
     return path
 
 

@@ -3,6 +3,9 @@
 * ``synthetic-group.png``: two FaceForge-Synth test identities (happy and surprised) as portraits on one
   textured canvas, at two sizes: a "photo" with two faces, made by the renderer (``RENDERER``).
 * ``synthetic-aligned.png``: one aligned 128x128 FaceForge-Synth test face (use with "aligned face").
+* ``synthetic-small-faces.png``: six FaceForge-Synth test identities, each with another expression, as small
+  portraits (faces about 40 px across) on one textured canvas, captioned as synthetic: a group photo whose faces
+  are low-resolution already.
 * ``astronaut.png``: a real photograph, scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain).
 """
 
@@ -36,6 +39,30 @@ def _group_photo() -> np.ndarray:
     return np.asarray(photo)
 
 
+# (identity, expression, portrait side, (x, y)) of the small-faces picture: faces 37-45 px across, which dlib's
+# detector finds with its automatic upsampling.
+SMALL_FACES = ((1805, "happiness", 64, (12, 30)), (1822, "surprise", 72, (90, 140)), (1848, "anger", 80, (168, 30)),
+               (1861, "sadness", 68, (246, 140)), (1889, "disgust", 76, (324, 30)), (1903, "fear", 70, (402, 140)))
+
+
+def _small_faces_photo() -> np.ndarray:
+    from PIL import ImageDraw, ImageFont
+
+    from faceforge.data.synth import render_face
+
+    h, w = 260, 480
+    yy, xx = np.mgrid[0:h, 0:w] / w
+    canvas = np.array([120, 132, 110]) + 28 * np.stack([np.sin(4 * xx + 2 * c) * np.cos(6 * yy - c)
+                                                        for c in range(3)], -1)
+    photo = Image.fromarray(canvas.astype(np.uint8))
+    for identity, expression, side, (x, y) in SMALL_FACES:
+        face = render_face(identity=identity, expression=expression, intensity=1.0, margin=32, version=RENDERER)
+        photo.paste(Image.fromarray(face.image).resize((side, side), Image.Resampling.LANCZOS), (x, y))
+    ImageDraw.Draw(photo).text((8, h - 22), "SYNTHETIC: FaceForge-Synth faces, not real people",
+                               fill=(255, 255, 255), font=ImageFont.load_default(size=14))
+    return np.asarray(photo)
+
+
 def _aligned_face() -> np.ndarray:
     from faceforge.data.synth import render_face
 
@@ -51,6 +78,7 @@ def _astronaut() -> np.ndarray:
 EXAMPLES = {
     "synthetic-group.png": _group_photo,
     "synthetic-aligned.png": _aligned_face,
+    "synthetic-small-faces.png": _small_faces_photo,
     "astronaut.png": _astronaut,
 }
 

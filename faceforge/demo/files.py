@@ -3,7 +3,7 @@
 Handing Gradio a (H, W, 3) array makes it copy the array into a PIL image and encode the whole PNG in memory
 (about 2.3 times the array for a 48-megapixel photo). :func:`write_png` streams the rows through zlib instead,
 and :func:`cache_file` names a file inside Gradio's cache folder, where Gradio serves it as it is and deletes it
-on the app's cache schedule (``delete_cache``).
+on the app's cache schedule (``delete_cache``). :func:`pixelated` enlarges a small model input for showing.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ def write_png(image: np.ndarray, path: str | Path, *, level: int = 6) -> Path:
         f.write(_chunk(b"IDAT", compressor.flush()))
         f.write(_chunk(b"IEND", b""))
     return path
+
+
+def pixelated(image: np.ndarray, side: int) -> np.ndarray:
+    """An (h, w, ...) image enlarged by pixel repetition to at most ``side`` (a whole factor, at least 1), so that
+    a small model input shows its pixels."""
+    factor = max(1, side // image.shape[0])
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def png_in_cache(image: np.ndarray, name: str) -> str:

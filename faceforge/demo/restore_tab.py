@@ -14,7 +14,7 @@ import pandas as pd
 
 from faceforge.data.synth.sheet import draw_landmarks
 from faceforge.demo.examples import example_path
-from faceforge.demo.files import cache_file, png_in_cache, write_png
+from faceforge.demo.files import cache_file, pixelated, png_in_cache, write_png
 from faceforge.demo.inputs import boolean, choice, drawn_mask, number, public_message, uploaded_file
 from faceforge.demo.models import get_model, model_id, read_face
 from faceforge.errors import FaceForgeError
@@ -29,12 +29,6 @@ OCCLUSIONS = [("None", "none"),
               ("Rectangle x, y, w, h on the aligned 128x128 face", "rectangle"),
               ("Painted: the region drawn over the aligned face below", "drawn")]
 AU_COLUMNS = ["AU", "MPENet AU branch (step 2)", "AU detector: restored", "AU detector: model input (bicubic)"]
-
-
-def _nearest(image: np.ndarray, side: int) -> np.ndarray:
-    """Upscale a small image to ``side`` by pixel repetition, so its pixels stay visible."""
-    factor = max(1, side // image.shape[0])
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def _au_views(result, detector_restored: dict[str, float], detector_input: dict[str, float]):
@@ -102,7 +96,7 @@ def restore(image, model_name, mode, aligned, face_number, occlusion="none", rec
     index = int(min(face_number, n)) - 1
     face = result.faces[index]
     size = face.restored.shape[0]
-    gallery = [(png_in_cache(_nearest(face.lr, size), "input.png"),
+    gallery = [(png_in_cache(pixelated(face.lr, size), "input.png"),
                 f"model input {face.lr.shape[0]}x{face.lr.shape[1]}")]
     gallery += [(png_in_cache(step, f"step{t}.png"), f"step {t}") for t, step in enumerate(face.steps, start=1)]
     gallery.append((png_in_cache(face.original, "aligned.png"),

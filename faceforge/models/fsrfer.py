@@ -62,7 +62,7 @@ from torch import nn
 
 from faceforge.data.degrade import bicubic_downsample, imresize
 from faceforge.face.expressions import EXPRESSIONS
-from faceforge.family import ModelFamily, Paper
+from faceforge.family import ModelFamily, Paper, Shipped, Tab
 from faceforge.modeling import FaceForgeModel, ModelConfig
 
 SPD_DTYPE = torch.float64  # the SPD layers' precision
@@ -604,7 +604,16 @@ FAMILY = ModelFamily(
                 venue="arXiv:2004.02234", year=2020),
     networks=(CovPoolFER, FeatureGenerator, FeatureDiscriminator, FSRFER),
     tasks={"covpoolfer": "faceforge.training.tasks.fsrfer:CovPoolFERTask",
-           "fsrfer": "faceforge.training.tasks.fsrfer:FSRFERTask"},
+           "fsrfer": "faceforge.training.tasks.fsrfer:FSRFERTask",
+           "fsrfer_isr": "faceforge.training.tasks.fsrfer:ISRTask"},
     evaluators={"covpoolfer": "faceforge.training.tasks.fsrfer:evaluate_low_resolution_recognition",
                 "fsrfer": "faceforge.training.tasks.fsrfer:evaluate_low_resolution_recognition"},
+    shipped=(
+        Shipped("covpoolfer", "CovPoolFER: expression recognition of 100x100 faces with covariance pooling and SPD "
+                              "layers, FSR-FER's frozen backbone (the app reads it inside fsrfer)"),
+        Shipped("fsrfer", "FSR-FER: expression recognition of x2-x8 low-resolution faces by super-resolving "
+                          "CovPoolFER's features", roles=("app.fsrfer",)),
+    ),
+    commands=("faceforge.commands.recognize",),
+    tabs=(Tab("Low-res recognition", "faceforge.demo.recognize_tab:build_recognize_tab", order=20),),
 )

@@ -67,11 +67,12 @@ from faceforge.models.fsrfer import (
     FeatureGeneratorConfig,
     low_resolution_input,
 )
+from faceforge.models.sr_baselines import VDSR, VDSRConfig
 from faceforge.training.task import Step, Task
 from faceforge.training.tasks.faces import SingleNetworkTask, dataset_card_name, face_split
 
 FACTORS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)  # Sec. 4.1: integer down-sampling factors x2 to x8
-ROWS = ("bicubic", "FSR-FER")  # Table 1's rows this family can measure
+ROWS = ("bicubic", "FSR-FER", "ISR")  # Table 1's rows this family can measure
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
@@ -155,7 +156,8 @@ def reweighting(probability: torch.Tensor, *, sigma: float = 1.5, r: float = 1.0
 
 @torch.no_grad()
 def recognition_accuracy(backbone: CovPoolFER, generator: FeatureGenerator | None, batches, *,
-                         factors: tuple[int, ...] = FACTORS) -> dict[str, dict[str, float]]:
+                         factors: tuple[int, ...] = FACTORS,
+                         restorer: torch.nn.Module | None = None) -> dict[str, dict[str, float]]:
     """Accuracy on HR faces and on their LR versions at each factor: Table 1's layout.
 
     Args:
@@ -164,13 +166,16 @@ def recognition_accuracy(backbone: CovPoolFER, generator: FeatureGenerator | Non
         batches: iterable of batches with ``image`` (B, 3, S, S) HR faces at the backbone's side and
             ``expression`` (B,).
         factors: the down-sampling factors.
+        restorer: an image super-resolution network of bicubic-upsampled faces (``ISRNet``, the ``fsrfer_isr``
+            task's), or None (the ``ISR`` row is left out).
 
     Returns:
-        ``{"bicubic": {...}, "FSR-FER": {...}}`` (fractions): columns ``HR``, ``x<f>`` for each factor and ``avg``
-        (the mean over the factors, Table 2's). ``bicubic``: the backbone on the faces as they are (HR) and
-        upsampled by bicubic interpolation; ``FSR-FER``: its classifier on G's features of the same inputs.
+        ``{"bicubic": {...}, "FSR-FER": {...}, "ISR": {...}}`` (fractions; the rows asked for): columns ``HR``,
+        ``x<f>`` for each factor and ``avg`` (the mean over the factors, Table 2's). ``bicubic``: the backbone on
+        the faces as they are (HR) and upsampled by bicubic interpolation; ``FSR-FER``: its classifier on G's
+        features of the same inputs; ``ISR``: the backbone on the restorer's faces (HR: the faces as they are).
     """
-    rows = ROWS if generator is not None else ROWS[:1]
+    rows = [row for row, on in zip(ROWS, (True, generator is not None, restorer is not None), strict=True) if on]
     columns = ["HR", *(f"x{f}" for f in factors)]
     correct = {row: dict.fromkeys(columns, 0) for row in rows}
     total = 0
@@ -185,6 +190,9 @@ def recognition_accuracy(backbone: CovPoolFER, generator: FeatureGenerator | Non
             if generator is not None:
                 predicted = backbone.classify_features(generator(features)).argmax(1)
                 correct["FSR-FER"][column] += int((predicted == target).sum())
+            if restorer is not None:
+                restored = faces if factor == 1 else restorer(faces)["sr"].clamp(0, 1)
+                correct["ISR"][column] += int((backbone(restored).argmax(1) == target).sum())
     if not total:
         raise ValueError("no faces to measure the accuracy on")
     table = {row: {c: n / total for c, n in counts.items()} for row, counts in correct.items()}
@@ -252,6 +260,22 @@ def _markdown(table: dict[str, dict[str, float]], names: dict[str, str]) -> str:
 def _device_batches(task: Task, dataset: Dataset):
     loader = DataLoader(dataset, batch_size=task.run.eval_batch_size or task.run.batch_size, num_workers=0)
     return ({k: (v.to(task.device) if torch.is_tensor(v) else v) for k, v in b.items()} for b in loader)
+
+
+def load_backbone(name: str) -> CovPoolFER:
+    """The trained CovPoolFER ``name`` (shipped name, folder or Hub id), frozen in eval mode; a ConfigError
+    naming ``options.backbone`` when it cannot be loaded or holds another network."""
+    import faceforge
+    from faceforge.errors import ModelLoadError
+
+    try:
+        backbone = faceforge.from_pretrained(name)
+    except ModelLoadError as err:
+        raise ConfigError(f"options.backbone={name!r} cannot be loaded: {err}") from err
+    if not isinstance(backbone, CovPoolFER):
+        raise ConfigError(f"options.backbone={name!r} holds a {type(backbone).__name__}, not a CovPoolFER "
+                          f"(train one with --task covpoolfer)")
+    return backbone.eval().requires_grad_(False)
 
 
 # --- the backbone: CovPoolFER ----------------------------------------------------------------------------------------
@@ -427,18 +451,7 @@ class FSRFERTask(Task):
         """The trained CovPoolFER of ``options.backbone``, frozen, loaded once (the datasets need its side before
         the networks are built)."""
         if not hasattr(self, "_backbone"):
-            import faceforge
-            from faceforge.errors import ModelLoadError
-
-            name = self.opts.backbone
-            try:
-                backbone = faceforge.from_pretrained(name)
-            except ModelLoadError as err:
-                raise ConfigError(f"options.backbone={name!r} cannot be loaded: {err}") from err
-            if not isinstance(backbone, CovPoolFER):
-                raise ConfigError(f"options.backbone={name!r} holds a {type(backbone).__name__}, not a CovPoolFER "
-                                  f"(train one with --task covpoolfer)")
-            self._backbone = backbone.eval().requires_grad_(False)
+            self._backbone = load_backbone(self.opts.backbone)
         return self._backbone
 
     def train_dataset(self) -> Dataset:
@@ -594,3 +607,120 @@ class FSRFERTask(Task):
                       "faces = torch.rand(4, 3, 25, 25)  # aligned LR faces in [0, 1], any side\n"
                       f"probabilities = model.recognize(faces)  # bicubic to {size}x{size}, then C(G(F))"),
         }
+
+
+# --- the image super-resolution route of Table 1 ----------------------------------------------------------------------
+def isr_net_config() -> VDSRConfig:
+    """VDSR at the backbone's side with scale 1: its input is the LR face already brought back up by bicubic
+    interpolation, whatever the factor (a one-for-all model, as Meta-SR is in the paper's Table 1)."""
+    return VDSRConfig(image_size=100, scale=1, depth=8, channels=32)
+
+
+@dataclass
+class ISROptions:
+    """Options of the ``fsrfer_isr`` task."""
+
+    net: VDSRConfig = field(default_factory=isr_net_config)  # image_size must be the backbone's side, scale 1
+    backbone: str = "covpoolfer"  # the CovPoolFER whose accuracy on the restored faces is reported
+    factors: tuple[int, ...] = FACTORS
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.02
+    train_length: int = 24000
+    eval_length: int = 500
+    test_length: int | None = 2000
+    eval_split: str = "val"
+
+    def __post_init__(self) -> None:
+        _check_factors(self.factors)
+        if self.net.scale != 1:
+            raise ValueError(f"options.net.scale must be 1 (the input is bicubic-upsampled already), got "
+                             f"{self.net.scale}")
+
+
+class ISRTask(SingleNetworkTask):
+    """The image super-resolution route FSR-FER is compared with (Table 1's Meta-SR / RCAN rows): an SR network
+    trained on the same faces and factors as FSR-FER with the mean squared error of the restored face, one model
+    for every factor; the frozen backbone then recognises its output.
+
+    The network is VDSR (Kim et al., CVPR 2016; :class:`~faceforge.models.sr_baselines.VDSR`) with scale 1 on the
+    bicubic-upsampled LR face: residual learning over bicubic, so it starts at bicubic and can only improve on it
+    in the MSE it is trained on. Adam with a warm-up and cosine decay, as the other SR baselines."""
+
+    Options = ISROptions
+    opts: ISROptions
+
+    def backbone(self) -> CovPoolFER:
+        if not hasattr(self, "_backbone"):
+            self._backbone = load_backbone(self.opts.backbone)
+            if self._backbone.config.image_size != self.opts.net.image_size:
+                raise ConfigError(f"options.net.image_size is {self.opts.net.image_size} but the backbone takes "
+                                  f"{self._backbone.config.image_size}x{self._backbone.config.image_size} faces")
+        return self._backbone
+
+    def _faces(self, split: str, length: int | None, *, train: bool) -> LowResolutionFaces:
+        o = self.opts
+        return low_resolution_split(self, split, length, size=o.net.image_size, factors=o.factors, train=train)
+
+    def train_dataset(self) -> Dataset:
+        self.backbone()  # fail before any training on a backbone that cannot judge the output
+        self.train_set = self._faces("train", self.opts.train_length, train=True)
+        return self.train_set
+
+    def eval_dataset(self) -> Dataset:
+        return self._faces(self.opts.eval_split, self.opts.eval_length, train=False)
+
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        return {"net": VDSR(self.opts.net)}
+
+    def step(self, batch: dict[str, Any]):
+        sr = self.nets["net"](batch["lr"])["sr"].float()
+        loss = F.mse_loss(sr, batch["image"].float())
+        return loss, {"psnr": -10 * torch.log10(loss.detach().clamp_min(1e-10))}
+
+    def _table(self, batches) -> dict[str, dict[str, float]]:
+        backbone = self.backbone().to(self.device)
+        return recognition_accuracy(backbone, None, batches, factors=self.opts.factors, restorer=self.nets["net"])
+
+    def evaluate(self, loader) -> dict[str, float]:
+        """``accuracy_<column>`` of the backbone on the restored faces and ``accuracy_bicubic_<column>``."""
+        table = self._table(loader)
+        out = {f"accuracy_{c.lower()}": v for c, v in table["ISR"].items()}
+        out.update({f"accuracy_bicubic_{c.lower()}": v for c, v in table["bicubic"].items()})
+        return out
+
+    def test_metrics(self) -> dict[str, dict[str, float]]:
+        """``{"bicubic": {...}, "ISR": {...}}`` on the test split."""
+        return self._table(_device_batches(self, self._faces("test", self.opts.test_length, train=False)))
+
+    def card(self, metrics: dict[str, float], test: dict) -> dict:
+        o, cfg = self.opts, self.opts.net
+        data_id, data_text = dataset_card_name(self)
+        factors = ", ".join(f"x{f}" for f in o.factors)
+        return {
+            "title": "faceforge ISR route of FSR-FER's Table 1 (VDSR, one model for x2-x8)",
+            "summary": (f"Image super-resolution of {factors} low-resolution {cfg.image_size}x{cfg.image_size} "
+                        f"faces brought back up by bicubic interpolation: VDSR ({cfg.depth} layers of "
+                        f"{cfg.channels} filters, residual over bicubic), one model for every factor, trained on "
+                        f"FSR-FER's faces. The baseline route of FSR-FER's Table 1: the frozen {o.backbone} "
+                        f"recognises its output."),
+            "pipeline_tag": "image-to-image",
+            "datasets": [data_id],
+            "metrics": [{"name": f"{o.backbone} accuracy on the restored faces ({column})", "type": "accuracy",
+                         "value": round(value, 4), "dataset_name": data_id, "dataset_type": data_id,
+                         "dataset_split": "test"} for column, value in test["ISR"].items()],
+            "training": {"data": f"{data_text}; {cfg.image_size}x{cfg.image_size} faces with horizontal flips, each "
+                                 f"with one factor of {factors} drawn per face",
+                         "objective": "mean squared error of the restored face",
+                         "optimiser": f"AdamW lr {o.lr:g}, weight decay {o.weight_decay:g}, warm-up {o.warmup:g} "
+                                      f"and cosine decay"},
+            "tags": ["super-resolution", "vdsr", "facial-expression-recognition"],
+            "sections": {"Accuracy on the test split, %": (
+                f"The frozen {o.backbone} on the faces as bicubic interpolation and as this network restore them.\n\n"
+                + _markdown(test, {"bicubic": "bicubic", "ISR": "VDSR (this model), then the backbone"}))},
+            "usage": ("import faceforge, torch\n"
+                      "net = faceforge.from_pretrained(\"path/to/this/folder\")\n"
+                      f"faces = torch.rand(4, 3, {cfg.image_size}, {cfg.image_size})  # LR faces bicubic-upsampled\n"
+                      "restored = net.restore(faces)"),
+        }
+
