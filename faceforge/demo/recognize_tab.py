@@ -195,7 +195,7 @@ def build_recognize_tab() -> None:
     plot = accuracy_plot_path()
     if plot is not None:
         gr.Image(plot, label="Accuracy against the down-sampling factor (from the model card)", type="filepath",
-                 interactive=False, buttons=["fullscreen"], elem_id="recognize-accuracy")
+                 interactive=False, buttons=["fullscreen"], height=460, elem_id="recognize-accuracy")
     with gr.Accordion("Result as JSON (what `faceforge recognize` writes per photo)", open=False):
         result = gr.JSON(label="Boxes, labels and probabilities", elem_id="recognize-json")
     run.click(recognize, [image, scale, as_given, aligned], [annotated, faces, result, status, views],
