@@ -69,6 +69,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from faceforge.config import ConfigError
 from faceforge.face.aus import FACEFORGE_AUS, OCCURRENCE_THRESHOLD
+from faceforge.losses.adversarial import interpolated_gradients
 from faceforge.modeling import FaceForgeModel
 from faceforge.models.efgan import (
     EFGAN,
@@ -105,11 +106,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
         0-d tensor, differentiable with respect to the critic's parameters (the gradient is taken with
         ``create_graph``).
     """
-    u = torch.rand(real.shape[0], device=real.device, dtype=real.dtype) if mix is None else mix.to(real)
-    u = u.reshape(-1, *([1] * (real.ndim - 1)))
-    points = (u * real.detach() + (1 - u) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(points).float().sum(), points, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+    return (interpolated_gradients(critic, real, fake, mix).norm(dim=1) - 1).square().mean()
 
 
 def attention_sparsity(attention: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from faceforge.config import ConfigError
 from faceforge.data.degrade import imresize
+from faceforge.losses.adversarial import interpolated_gradients
 from faceforge.modeling import FaceForgeModel
 from faceforge.models.fsrfer import (
     FSRFER,
@@ -140,12 +141,9 @@ def wgan_div_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *, k: float
         0-d tensor, differentiable with respect to the critic's parameters (the gradient is taken with
         ``create_graph``).
     """
-    u = torch.rand(real.shape[0], device=real.device, dtype=real.dtype) if mix is None else mix.to(real)
-    u = u.reshape(-1, *([1] * (real.ndim - 1)))
-    points = (u * real.detach() + (1 - u) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(points).float().sum(), points, create_graph=True)
+    grad = interpolated_gradients(critic, real, fake, mix)
     # ||g||^p as (||g||^2)^(p/2): no square root, so a zero gradient has a zero (not NaN) derivative
-    return k * grad.flatten(1).square().sum(1).pow(p / 2).mean()
+    return k * grad.square().sum(1).pow(p / 2).mean()
 
 
 def reweighting(probability: torch.Tensor, *, sigma: float = 1.5, r: float = 1.0) -> torch.Tensor:
@@ -241,8 +239,9 @@ def evaluate_low_resolution_recognition(model: FaceForgeModel, dataset: Dataset,
 
 
 def _flat(table: dict[str, dict[str, float]]) -> dict[str, float]:
-    """``accuracy_<column>`` for FSR-FER (or the backbone where there is no G), ``accuracy_bicubic_<column>``."""
-    main = "FSR-FER" if "FSR-FER" in table else "bicubic"
+    """``accuracy_<column>`` for FSR-FER or the ISR route (the backbone alone where there is neither),
+    ``accuracy_bicubic_<column>``."""
+    main = next((row for row in ("FSR-FER", "ISR") if row in table), "bicubic")
     out = {f"accuracy_{c.lower()}": v for c, v in table[main].items()}
     if main != "bicubic":
         out.update({f"accuracy_bicubic_{c.lower()}": v for c, v in table["bicubic"].items()})
@@ -305,11 +304,9 @@ def _check_factors(factors: tuple[int, ...]) -> None:
         raise ValueError(f"factors must be distinct integers in [2, 16], got {factors}")
 
 
-class CovPoolFERTask(SingleNetworkTask):
-    """CovPoolFER trained with cross-entropy on the expressions of HR faces."""
-
-    Options = CovPoolFEROptions
-    opts: CovPoolFEROptions
+class _LowResolutionTask(SingleNetworkTask):
+    """A one-network task on :class:`LowResolutionFaces` at its network's side (``options.net.image_size``) and
+    ``options.factors``."""
 
     def _faces(self, split: str, length: int | None, *, train: bool) -> LowResolutionFaces:
         o = self.opts
@@ -321,6 +318,13 @@ class CovPoolFERTask(SingleNetworkTask):
 
     def eval_dataset(self) -> Dataset:
         return self._faces(self.opts.eval_split, self.opts.eval_length, train=False)
+
+
+class CovPoolFERTask(_LowResolutionTask):
+    """CovPoolFER trained with cross-entropy on the expressions of HR faces."""
+
+    Options = CovPoolFEROptions
+    opts: CovPoolFEROptions
 
     def build_networks(self) -> dict[str, torch.nn.Module]:
         return {"net": CovPoolFER(self.opts.net)}
@@ -638,7 +642,7 @@ class ISROptions:
                              f"{self.net.scale}")
 
 
-class ISRTask(SingleNetworkTask):
+class ISRTask(_LowResolutionTask):
     """The image super-resolution route FSR-FER is compared with (Table 1's Meta-SR / RCAN rows): an SR network
     trained on the same faces and factors as FSR-FER with the mean squared error of the restored face, one model
     for every factor; the frozen backbone then recognises its output.
@@ -658,17 +662,9 @@ class ISRTask(SingleNetworkTask):
                                   f"{self._backbone.config.image_size}x{self._backbone.config.image_size} faces")
         return self._backbone
 
-    def _faces(self, split: str, length: int | None, *, train: bool) -> LowResolutionFaces:
-        o = self.opts
-        return low_resolution_split(self, split, length, size=o.net.image_size, factors=o.factors, train=train)
-
     def train_dataset(self) -> Dataset:
         self.backbone()  # fail before any training on a backbone that cannot judge the output
-        self.train_set = self._faces("train", self.opts.train_length, train=True)
-        return self.train_set
-
-    def eval_dataset(self) -> Dataset:
-        return self._faces(self.opts.eval_split, self.opts.eval_length, train=False)
+        return super().train_dataset()
 
     def build_networks(self) -> dict[str, torch.nn.Module]:
         return {"net": VDSR(self.opts.net)}
@@ -684,10 +680,7 @@ class ISRTask(SingleNetworkTask):
 
     def evaluate(self, loader) -> dict[str, float]:
         """``accuracy_<column>`` of the backbone on the restored faces and ``accuracy_bicubic_<column>``."""
-        table = self._table(loader)
-        out = {f"accuracy_{c.lower()}": v for c, v in table["ISR"].items()}
-        out.update({f"accuracy_bicubic_{c.lower()}": v for c, v in table["bicubic"].items()})
-        return out
+        return _flat(self._table(loader))
 
     def test_metrics(self) -> dict[str, dict[str, float]]:
         """``{"bicubic": {...}, "ISR": {...}}`` on the test split."""

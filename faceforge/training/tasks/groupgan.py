@@ -263,11 +263,9 @@ class BaseNetOptions:
             raise ValueError("lr and init_std must be > 0, momentum in [0, 1) and weight_decay >= 0")
 
 
-class BaseNetTask(Task):
-    """A BaseNet trained with Eq. (11) on the peak (or weak) frames; exports the :class:`BaseNet`."""
-
-    Options = BaseNetOptions
-    opts: BaseNetOptions
+class _SequencePairsTask(Task):
+    """A task on the (weak, peak) frame pairs of ``options.data`` at its network's side
+    (``options.net.image_size``): the training side's pairs to train on, the test side's to evaluate."""
 
     def _pairs(self, side: Literal["train", "test"], *, train: bool) -> MagnificationPairs:
         return sequence_pairs(self, self.opts.data, side, size=self.opts.net.image_size, train=train)
@@ -279,6 +277,13 @@ class BaseNetTask(Task):
     def eval_dataset(self) -> Dataset:
         self.test_set = self._pairs("test", train=False)
         return self.test_set
+
+
+class BaseNetTask(_SequencePairsTask):
+    """A BaseNet trained with Eq. (11) on the peak (or weak) frames; exports the :class:`BaseNet`."""
+
+    Options = BaseNetOptions
+    opts: BaseNetOptions
 
     def build_networks(self) -> dict[str, torch.nn.Module]:
         o = self.opts
@@ -402,23 +407,11 @@ class GroupGANOptions:
             raise ValueError("momentum must be in [0, 1) and weight_decay >= 0")
 
 
-class GroupGANTask(Task):
+class GroupGANTask(_SequencePairsTask):
     """Algorithm 1: G (and E, 2V2) against D (and D') after pre-training; exports :class:`GroupGAN`."""
 
     Options = GroupGANOptions
     opts: GroupGANOptions
-
-    # --- data ----------------------------------------------------------------------------------------------------
-    def _pairs(self, side: Literal["train", "test"], *, train: bool) -> MagnificationPairs:
-        return sequence_pairs(self, self.opts.data, side, size=self.opts.net.image_size, train=train)
-
-    def train_dataset(self) -> Dataset:
-        self.train_set = self._pairs("train", train=True)
-        return self.train_set
-
-    def eval_dataset(self) -> Dataset:
-        self.test_set = self._pairs("test", train=False)
-        return self.test_set
 
     # --- networks ------------------------------------------------------------------------------------------------
     def classifier(self) -> BaseNet:
