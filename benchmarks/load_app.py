@@ -43,6 +43,8 @@ def sample_requests(handle_file) -> dict[str, tuple]:
     return {
         "/restore": (handle_file(example_path("synthetic-group.png")), "mpenet", "degrade", False, 1),
         "/recognize": (handle_file(example_path("synthetic-small-faces.png")), 8, False, False),
+        "/edit": (handle_file(example_path("synthetic-group.png")), "expression", "surprise", 1.0,
+                  *([0.0] * len(FACEFORGE_AUS))),
         "/render_synthetic": ("v2", "happiness", 0.8, 1800, 5, 0, 0, True, *([0.0] * len(FACEFORGE_AUS))),
     }
 

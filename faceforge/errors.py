@@ -27,6 +27,10 @@ class ScaleError(FaceForgeError, ValueError):
     """A down-sampling factor a model does not take (not a whole number, or outside its range)."""
 
 
+class EditTargetError(FaceForgeError, ValueError):
+    """An editing target an editor cannot take: an unknown expression or AU, an intensity out of range."""
+
+
 class DatasetLayoutError(FaceForgeError, FileNotFoundError):
     """A dataset folder does not have the layout its loader expects."""
 

@@ -1,4 +1,4 @@
-"""The web app as its users meet it: the Restoration and Low-res recognition tabs through their API
+"""The web app as its users meet it: the Restoration, Low-res recognition and Editing tabs through their API
 (``gradio_client``) and in a real browser (Debian's Chromium driven headless by Playwright), on the shipped
 weights."""
 
@@ -38,6 +38,8 @@ pytestmark = [
 ]
 needs_fsrfer = pytest.mark.skipif(not (shipped.HUB_CARDS / "fsrfer" / "config.json").is_file(),
                                   reason="the shipped FSR-FER model is not in hub_cards/")
+needs_editor = pytest.mark.skipif(not (shipped.HUB_CARDS / "cascade-efgan" / "config.json").is_file(),
+                                  reason="the shipped Cascade EF-GAN model is not in hub_cards/")
 
 
 @pytest.fixture(scope="module")
@@ -248,5 +250,148 @@ def test_low_res_recognition_tab_in_a_real_browser(app):
                                                                                    timeout=30_000)
             assert page.get_by_text("HR (before degradation)", exact=False).count() == 6
             assert "each aligned 100x100 face brought down to 25x25" in page.locator("#recognize-status").inner_text()
+        finally:
+            browser.close()
+
+
+# --- Editing -------------------------------------------------------------------------------------------------------
+AUS = [1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 43]
+
+
+def edit(client, photo, mode, expression, intensity, aus=None):
+    sliders = [float((aus or {}).get(au, 0)) for au in AUS]
+    return client.predict(gradio_client.handle_file(photo), mode, expression, intensity, *sliders, api_name="/edit")
+
+
+@needs_editor
+def test_edit_endpoint_edits_every_face_to_the_expression(client):
+    photo = example_path("synthetic-group.png")
+    edited, strips, attention, animation, plot, result, status = edit(client, photo, "expression", "surprise", 1.0)
+    before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(edited))
+    assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 0.5  # faces pasted back
+    assert result["target"] == {"expression": "surprise", "intensity": 1.0} and len(result["faces"]) == 2
+    boxes = [face["box"] for face in result["faces"]]
+    assert boxes[0][0] < 200 < boxes[1][0]  # largest first, as the other tabs find them
+    for face in result["faces"]:
+        assert face["stages"] == 3 and face["frames"] == 8 and len(face["stage_aus"]) == 3
+        assert face["target_aus"]["AU26 Jaw drop"] == pytest.approx(4.6 / 5) and face["target_aus"]["AU12 Lip "
+                                                                                             "corner puller"] == 0
+        assert all(0 <= v <= 1 for v in face["source_aus"].values())
+    assert [s["caption"] for s in strips] == [f"face {i}: {what}" for i in (1, 2)
+                                              for what in ("input", "stage 1", "stage 2", "stage 3")]
+    face, *stages = (np.asarray(Image.open(s["image"])) for s in strips[:4])
+    assert face.shape == stages[-1].shape == (128, 128, 3)
+    assert np.abs(stages[-1].astype(int) - face).mean() > 2  # the edit differs from the input
+    # Face 1's attention maps: per stage (a row), its edit, then its global and its stitched local M_A.
+    maps = np.asarray(Image.open(attention))
+    assert maps.shape == (3 * 128, 3 * 128, 3)
+    for k, stage in enumerate(stages):
+        np.testing.assert_array_equal(maps[128 * k:128 * (k + 1), :128], stage)
+    assert not maps[:20, 256:].any()  # the local map is black above the eyes' box (rows 35-74 at 128x128)
+    assert maps[40:70, 256:].any()
+    with Image.open(animation) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 8 and gif.size == (256, 128)  # both faces side by side
+    assert len(plot["data"]) == 2 * len(AUS)
+    assert status.startswith("2 faces found. Model: cascade-efgan, 3 stages; target: surprise at intensity 1.")
+    assert "The expression classifier reads" in status
+
+
+@needs_editor
+def test_edit_endpoint_edits_to_exactly_the_aus_of_the_sliders(client):
+    photo = example_path("astronaut.png")
+    edited, strips, _, _, _, result, status = edit(client, photo, "aus", "happiness", 1.0, {12: 4, 6: 3})
+    assert np.asarray(Image.open(edited)).shape == (512, 512, 3) and len(strips) == 4  # one face: input, 3 stages
+    (face,) = result["faces"]
+    assert result["target"] == {"aus": {label: {"AU6 Cheek raiser": 3.0, "AU12 Lip corner puller": 4.0}.get(label, 0.0)
+                                        for label in face["source_aus"]}}
+    assert face["target_aus"]["AU12 Lip corner puller"] == 0.8 and face["target_aus"]["AU6 Cheek raiser"] == 0.6
+    assert face["target_aus"]["AU4 Brow lowerer"] == 0  # a slider at 0 is a target of 0
+    assert status.startswith("1 face found") and "AU6 at 3, AU7 at 0" in status and "AU12 at 4, AU14 at 0" in status
+
+
+@needs_editor
+def test_detect_aus_endpoint_sets_the_edit_sliders_to_the_first_faces_own_aus(client, tmp_path):
+    photo = example_path("synthetic-group.png")
+    *sliders, status = client.predict(gradio_client.handle_file(photo), api_name="/detect_aus")
+    assert len(sliders) == len(AUS) and all(0 <= v <= 5 for v in sliders) and any(v > 0 for v in sliders)
+    assert status.startswith("The AU sliders are set to face 1's own AUs") and "au-detector" in status
+    # The sliders are the edit's estimate of face 1's own AUs (x 5); sent back unmoved, they are the target.
+    *_, result, _ = edit(client, photo, "aus", "happiness", 1.0, dict(zip(AUS, sliders)))
+    face = result["faces"][0]
+    assert [round(5 * v, 1) for v in face["source_aus"].values()] == pytest.approx(sliders, abs=1e-6)
+    assert [5 * v for v in face["target_aus"].values()] == pytest.approx(sliders, abs=1e-3)
+    # No face: the sliders are left as they are, and the status says so.
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
+    *sliders, status = client.predict(gradio_client.handle_file(str(blank)), api_name="/detect_aus")
+    assert "no face was found" in status and status.endswith(". The AU sliders are left as they were.")
+    assert all(slider == {"__type__": "update"} for slider in sliders)  # an update that changes nothing
+    assert str(tmp_path) not in status
+
+
+@needs_editor
+def test_edit_endpoint_refuses_bad_input_with_faceforges_message(client, tmp_path):
+    photo = example_path("synthetic-aligned.png")
+    with pytest.raises(gradio_client.exceptions.AppError, match="expression must be one of neutral"):
+        edit(client, photo, "expression", "joy", 1.0)
+    with pytest.raises(gradio_client.exceptions.AppError, match="intensity must be between 0 and 1"):
+        edit(client, photo, "expression", "fear", 1.5)
+    with pytest.raises(gradio_client.exceptions.AppError, match="AU12 Lip corner puller must be between 0 and 5"):
+        edit(client, photo, "aus", "fear", 1.0, {12: 7})
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
+    with pytest.raises(gradio_client.exceptions.AppError, match="no face was found"):
+        edit(client, str(blank), "expression", "fear", 1.0)
+    fake = tmp_path / "notes.png"
+    fake.write_text("not a picture")
+    with pytest.raises(gradio_client.exceptions.AppError, match="notes.png") as caught:
+        edit(client, str(fake), "expression", "fear", 1.0)
+    assert str(tmp_path) not in str(caught.value)
+
+
+@needs_editor
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash tests/install-browser.sh)")
+def test_editing_tab_in_a_real_browser(app):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(app.local_url)
+            page.get_by_role("tab", name="Editing").click()
+            # An example: the photo, the expression, and the AU sliders set to face 1's own AUs.
+            page.get_by_text("Synthetic: two faces, to surprise", exact=True).click()
+            page.locator("#edit-input img").first.wait_for(state="visible", timeout=30_000)
+            sync_api.expect(page.locator("#edit-status")).to_contain_text("The AU sliders are set to face 1's own "
+                                                                          "AUs", timeout=60_000)
+            page.get_by_text("Action units (FACS 0-5", exact=False).click()
+            page.locator("#edit-au12 input[type=range]").wait_for(state="visible", timeout=30_000)
+            values = page.locator("[id^=edit-au] input[type=range]").evaluate_all("els => els.map(e => e.value)")
+            assert len(values) == 18 and any(float(v) > 0 for v in values)  # not the sliders' default, all 0
+            page.locator("#edit-button").click()
+            edited = page.locator("#edit-edited img").first
+            edited.wait_for(state="visible", timeout=120_000)
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=edited.element_handle(),
+                                   timeout=30_000)
+            assert edited.evaluate("el => el.naturalWidth") == 460  # the photo, both faces edited in place
+            status = page.locator("#edit-status").inner_text()
+            assert "2 faces found" in status and "target: surprise at intensity 1." in status
+            attention = page.locator("#edit-attention img").first
+            attention.wait_for(state="visible", timeout=30_000)
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=attention.element_handle(),
+                                   timeout=30_000)
+            assert attention.evaluate("el => el.naturalWidth") == 384  # edit | global M_A | local M_A, 128 each
+            animation = page.locator("#edit-animation img").first
+            animation.wait_for(state="visible", timeout=30_000)
+            assert animation.get_attribute("src").endswith(".gif")
+            # The same photo to the AUs of the sliders: face 1's own, with AU12 moved to 4.
+            page.locator("#edit-mode").get_by_text("AUs", exact=False).click()
+            sync_api.expect(page.locator("#edit-mode input:checked")).to_have_value("aus")
+            slider = page.locator("#edit-au12 input[type=range]")
+            slider.fill("4")  # set the slider itself, then check both of its inputs
+            sync_api.expect(slider).to_have_value("4")
+            sync_api.expect(page.locator("#edit-au12 input[type=number]")).to_have_value("4")
+            page.locator("#edit-button").click()
+            sync_api.expect(page.locator("#edit-status")).to_contain_text("AU12 at 4, AU14 at", timeout=120_000)
         finally:
             browser.close()

@@ -376,3 +376,20 @@ def test_au_statistics_agree_with_the_metrics_and_feed_a_bootstrap_table():
     cell = table.interval("good", "AU AUC")
     assert cell.low <= cell.value <= cell.high and cell.high - cell.low < 0.1
     assert set(table.as_dict()["bad"]) == {"AU F1", "AU AUC", "AU AP", "AU Acc", "AU Acc, all absent"}
+
+
+def test_frechet_distance_matches_the_matrix_square_root_formula():
+    from scipy import linalg
+
+    from faceforge.metrics.image import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(200, 8)) * 1.5 + 0.3
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    reference = (((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b)
+                 - 2 * np.trace(linalg.sqrtm(cov_a @ cov_b).real))
+    assert frechet_distance(a, b) == pytest.approx(reference, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + 2.0) == pytest.approx(4.0 * 8, rel=1e-6)  # a shift moves only the means
+    with pytest.raises(ValueError, match="features"):
+        frechet_distance(a, b[:, :4])

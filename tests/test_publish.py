@@ -57,3 +57,18 @@ def test_publish_refuses_when_fp16_changes_the_outputs(publish, tmp_path, monkey
     monkeypatch.setattr(sys, "argv", ["publish.py", str(tmp_path / "run" / "model"), "au-tiny", "--tolerance", "0"])
     with pytest.raises(SystemExit, match="publish with --dtype float32"):
         publish.main()
+
+
+def test_publish_checks_an_editor_on_faces_and_its_own_example_aus(publish, tmp_path, monkeypatch, capsys):
+    from faceforge.models.efgan import CascadeEFGAN
+
+    torch.manual_seed(0)
+    model = CascadeEFGAN(CascadeEFGAN.tiny_config()).eval()
+    model.save_pretrained(tmp_path / "run" / "model")
+    monkeypatch.setattr(sys, "argv", ["publish.py", str(tmp_path / "run" / "model"), "editor-tiny"])
+    publish.main()
+    assert "largest output difference to the run's model" in capsys.readouterr().out
+    shipped = faceforge.from_pretrained(tmp_path / "hub_cards" / "editor-tiny")
+    inputs = model.example_inputs(2, seed=3)
+    with torch.no_grad():
+        assert torch.allclose(model.edit(*inputs), shipped.edit(*inputs), atol=1e-2)

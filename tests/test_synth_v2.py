@@ -245,3 +245,25 @@ def test_synth_command_writes_the_v1_v2_comparison(tmp_path, capsys):
     v1, v2 = sheet[16:40, 0:24], sheet[16:40, 30:54]  # the first identity, neutral: v1 | v2
     assert v1.std() > 10 and v2.std() > 10 and np.abs(v1.astype(int) - v2.astype(int)).mean() > 5
     assert "wrote" in capsys.readouterr().out
+
+
+def test_pair_cache_matches_synth_pairs_and_serves_shorter_lengths_from_a_longer_render(tmp_path, monkeypatch):
+    from faceforge.data.cache import cached_synth_pairs
+    from faceforge.data.synth import SynthPairs
+
+    monkeypatch.setenv("FACEFORGE_CACHE", str(tmp_path))
+    cached = cached_synth_pairs("val", size=32, length=3, num_workers=0)
+    direct = SynthPairs("val", size=32, length=3, version=2)
+    assert len(cached) == 3 and "-val-pairs-32-3-0" in cached.source.folder.name
+    for side in ("source", "target"):
+        got, want = cached[2][side], direct[2][side]
+        assert (got["image"] - want["image"]).abs().max() <= 0.5 / 255 + 1e-6
+        assert got["expression"] == want["expression"] and got["identity"] == want["identity"]
+        assert torch.allclose(got["au_intensity"].float(), torch.as_tensor(want["au_intensity"]).float())
+    assert cached[2]["source"]["expression"] != cached[2]["target"]["expression"]
+    # A shorter request reads the first pairs of the complete longer render instead of rendering again.
+    shorter = cached_synth_pairs("val", size=32, length=2, num_workers=0)
+    assert len(shorter) == 2 and shorter.source.folder == cached.source.folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cached.source.folder.name]
+    with pytest.raises(IndexError):
+        shorter[2]

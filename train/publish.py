@@ -35,9 +35,18 @@ def test_inputs(model, count: int = 32) -> torch.Tensor:
     return faces if size == faces.shape[-1] else imresize(faces, size=size, clamp=True)
 
 
+def model_inputs(model, faces: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The test faces and, for models that take more than a face (an editor's source and target AUs), the rest of
+    the model's own example inputs."""
+    return (faces, *model.example_inputs(len(faces))[1:])
+
+
 def main_output(out) -> torch.Tensor:
-    """The tensor a model's output is judged by: itself, or ``out["sr"]`` for restoration models."""
-    return out["sr"] if isinstance(out, dict) else out
+    """The tensor a model's output is judged by: itself, ``out["sr"]`` for restoration models or ``out["out"]`` for
+    editors."""
+    if isinstance(out, dict):
+        return out["sr"] if "sr" in out else out["out"]
+    return out
 
 
 def main() -> None:
@@ -59,10 +68,10 @@ def main() -> None:
     for picture in sorted(args.run_model.glob("*.png")):  # the pictures the card shows (Task.card_pictures)
         (out / picture.name).write_bytes(picture.read_bytes())
 
-    faces = test_inputs(model)
+    inputs = model_inputs(model, test_inputs(model))
     shipped = faceforge.from_pretrained(out)
     with torch.no_grad():
-        diff = (main_output(model(faces)) - main_output(shipped(faces))).abs().max().item()
+        diff = (main_output(model(*inputs)) - main_output(shipped(*inputs))).abs().max().item()
     size = (out / "model.safetensors").stat().st_size / 2**20
     print(f"{out}: {args.dtype} weights, {size:.1f} MiB; largest output difference to the run's model {diff:.2e}")
     if diff > args.tolerance:

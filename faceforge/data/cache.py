@@ -33,15 +33,17 @@ class ArrayFaces(Dataset):
 
     Args:
         folder: a folder written by ``write_arrays``.
+        prefix: the side of a pair folder to read (``"target_"``; ``""``: the faces, or a pair's sources).
         hflip: flip images (and landmarks, with the point order mirrored) at random with probability 0.5;
             AU and expression labels are left-right symmetric and stay as they are.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, hflip: bool = False):
+    def __init__(self, folder: str | os.PathLike, *, hflip: bool = False, prefix: str = ""):
         self.folder = Path(folder)
-        self.images = np.load(self.folder / "images.npy", mmap_mode="r")
+        self.images = np.load(self.folder / f"{prefix}images.npy", mmap_mode="r")
         with np.load(self.folder / "labels.npz") as z:
-            self.labels = {k: z[k] for k in z.files}
+            self.labels = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix) and k[len(prefix):]
+                           in LABEL_KEYS}
         self.hflip = hflip
 
     def __len__(self) -> int:
@@ -61,15 +63,21 @@ class ArrayFaces(Dataset):
         return out
 
 
-def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = None, batch_size: int = 64) -> Path:
-    """Render every sample of ``dataset`` into ``folder`` (images.npy, labels.npz, meta.json, done)."""
+def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = None, batch_size: int = 64,
+                 prefixes: tuple[str, ...] = ("",)) -> Path:
+    """Render every sample of ``dataset`` into ``folder`` (images.npy, labels.npz, meta.json, done).
+
+    ``prefixes``: the faces each sample holds, as key prefixes (a pair, :class:`FlatPairs`: ``("", "target_")``);
+    each prefix's images go to ``<prefix>images.npy`` and its labels to ``labels.npz`` under prefixed names.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "done").unlink(missing_ok=True)
     n = len(dataset)
     first = dataset[0]
     h, w = first["image"].shape[-2:]
-    images = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w, 3))
-    labels: dict[str, list] = {k: [] for k in LABEL_KEYS}
+    images = {p: np.lib.format.open_memmap(folder / f"{p}images.npy", mode="w+", dtype=np.uint8, shape=(n, h, w, 3))
+              for p in prefixes}
+    labels: dict[str, list] = {p + k: [] for p in prefixes for k in LABEL_KEYS}
     workers = (os.cpu_count() or 1) if num_workers is None else num_workers
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
     pos = 0
@@ -79,15 +87,49 @@ def write_arrays(dataset: Dataset, folder: Path, *, num_workers: int | None = No
     with threadpool_limits(1):
         for batch in loader:
             b = batch["image"].shape[0]
-            images[pos : pos + b] = (batch["image"].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
-            for k in LABEL_KEYS:
+            for p, array in images.items():
+                array[pos : pos + b] = (batch[f"{p}image"].permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+            for k in labels:
                 labels[k].append(np.asarray(batch[k]))
             pos += b
-    images.flush()
+    for array in images.values():
+        array.flush()
     np.savez(folder / "labels.npz", **{k: np.concatenate(v) for k, v in labels.items()})
     (folder / "meta.json").write_text(json.dumps({"length": n, "size": [int(h), int(w)]}))
     (folder / "done").touch()
     return folder
+
+
+class FlatPairs(Dataset):
+    """``SynthPairs`` samples as one flat dict: the source's keys, and the target's prefixed ``target_`` (the layout
+    ``write_arrays(..., prefixes=("", "target_"))`` stores)."""
+
+    def __init__(self, pairs: Dataset):
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        pair = self.pairs[index]
+        return {**pair["source"], **{f"target_{k}": v for k, v in pair["target"].items()}}
+
+
+class ArrayPairs(Dataset):
+    """Pairs from a folder ``write_arrays`` wrote from :class:`FlatPairs`, as ``SynthPairs``'s samples
+    ``{"source": face, "target": face}``."""
+
+    def __init__(self, folder: str | os.PathLike, *, length: int | None = None):
+        self.source, self.target = ArrayFaces(folder), ArrayFaces(folder, prefix="target_")
+        self.length = len(self.source) if length is None else min(length, len(self.source))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} pairs")
+        return {"source": self.source[index], "target": self.target[index]}
 
 
 def cache_name(split: str, size: int, length: int, seed: int, version: int | None = None, **synth_kwargs) -> str:
@@ -115,15 +157,41 @@ def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed
     version = check_version(version)
     dataset = SynthFaces(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)
     folder = (root or cache_root()) / cache_name(split, size, len(dataset), seed, version, **synth_kwargs)
+    return ArrayFaces(_rendered(dataset, folder, num_workers=num_workers), hflip=hflip)
+
+
+def _rendered(dataset: Dataset, folder: Path, *, num_workers: int | None, prefixes: tuple[str, ...] = ("",)) -> Path:
+    """``folder``, rendered from ``dataset`` unless a complete render is there."""
     if not (folder / "done").is_file():
         # Render into a private folder and rename it into place, so processes that render the same split at
         # the same time (several trainings, several ranks) never read or write a half-written cache.
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        write_arrays(dataset, tmp, num_workers=num_workers)
+        write_arrays(dataset, tmp, num_workers=num_workers, prefixes=prefixes)
         if (folder / "done").is_file():  # another process finished first: use its copy
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             shutil.rmtree(folder, ignore_errors=True)  # an incomplete render left by an interrupted run
             os.replace(tmp, folder)
-    return ArrayFaces(folder, hflip=hflip)
+    return folder
+
+
+def cached_synth_pairs(split: str, *, size: int = 128, length: int | None = None, seed: int = 0,
+                       num_workers: int | None = None, root: Path | None = None, version: int | None = None,
+                       **synth_kwargs) -> ArrayPairs:
+    """``SynthPairs(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)`` rendered once
+    into the cache (``cache_name`` with ``pairs`` after the split), returned as :class:`ArrayPairs`."""
+    from faceforge.data.synth import SynthPairs
+    from faceforge.data.synth.faces import check_version
+
+    version = check_version(version)
+    pairs = SynthPairs(split, size=size, length=length, seed=seed, version=version, **synth_kwargs)
+    root = root or cache_root()
+    # A pair depends on its index alone, not on the length: a longer complete render holds these pairs first.
+    pattern = cache_name(f"{split}-pairs", size, 0, seed, version, **synth_kwargs).split(f"-{size}-0-")
+    for folder in root.glob(f"{pattern[0]}-{size}-*-{pattern[1]}"):
+        rendered = folder.name[len(pattern[0]) + len(str(size)) + 2:].split("-", 1)[0]
+        if rendered.isdigit() and int(rendered) >= len(pairs) and (folder / "done").is_file():
+            return ArrayPairs(folder, length=len(pairs))
+    folder = root / cache_name(f"{split}-pairs", size, len(pairs), seed, version, **synth_kwargs)
+    return ArrayPairs(_rendered(FlatPairs(pairs), folder, num_workers=num_workers, prefixes=("", "target_")))

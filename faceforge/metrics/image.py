@@ -29,6 +29,7 @@ __all__ = [
     "ImageQualityMeter",
     "batch_psnr_y",
     "batch_ssim_y",
+    "frechet_distance",
     "psnr_y",
     "rgb_to_y",
     "ssim_y",
@@ -255,3 +256,24 @@ class ImageQualityMeter:
         if not self.psnr:
             raise ValueError("no images were added")
         return {"psnr": float(np.mean(self.psnr)), "ssim": float(np.mean(self.ssim)), "count": len(self.psnr)}
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance between Gaussians fitted to two feature sets (FID, Heusel et al., NIPS 2017, when the
+    features are Inception's): ``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a S_b)^(1/2))``.
+
+    Args:
+        a, b: (N, D) and (M, D) features, one row per image; N, M >= 2.
+
+    ``tr((S_a S_b)^(1/2))`` is computed as the trace of the square root of the symmetric ``S_a^(1/2) S_b S_a^(1/2)``
+    (the same eigenvalues), whose eigenvalues are clipped at zero. Like every FID, the value is biased upwards for
+    small N: compare figures computed on the same number of images.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need (N, D) and (M, D) features with N, M >= 2, got {a.shape} and {b.shape}")
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)

@@ -25,8 +25,11 @@ to their respective locations within a facial image. The stitched image is then 
 global branch and fed to the Refiner": the stitched image holds each local I_init at its crop's pixels, the mean of
 the local outputs where crops overlap (the nose crop meets the eyes' and the mouth's at 128x128) and zeros outside
 every crop (:func:`stitch`); the Refiner is the branches' encoder-decoder on these six channels, with ``refiner_blocks``
-residual blocks and a 7x7 convolution with tanh to the edited face. The paper gives the Refiner's layers in its
-supplementary material, which is not available: this architecture is faceforge's reading.
+residual blocks and a 7x7 convolution to a correction added to the global output, that convolution initialised to
+zero: the untrained EF-GAN edits as its global branch does, and the Refiner learns what the local branches add. The
+paper gives the Refiner's layers in its supplementary material, which is not available: this architecture is
+faceforge's reading (a first reading that painted the whole face anew through a tanh produced blurred, checkered
+faces after the CPU schedule's 240 generator updates, where the global-only baseline already kept its input).
 
 **The cascade** (Sec. 3.2). K = 3 EF-GANs in sequence, each editing the previous one's output. The k-th is conditioned
 on intermediate AUs from the **AU Interpolator**, shared by every stage: pseudo targets y_k = y_src + (k / K)
@@ -56,7 +59,7 @@ from torch import nn
 
 from faceforge.face.aus import FACEFORGE_AUS
 from faceforge.face.template import canonical_landmarks
-from faceforge.family import ModelFamily, Paper
+from faceforge.family import ModelFamily, Paper, Shipped, Tab
 from faceforge.modeling import FaceForgeModel, ModelConfig
 
 # The local focuses in the Refiner's stitching order, with the template landmarks whose mean centres each crop.
@@ -209,16 +212,19 @@ class ExpressionBranch(nn.Module):
 
 
 class Refiner(nn.Module):
-    """The Refiner: the stitched local outputs and the global output (B, 6, S, S) in [0, 1] -> the edit (B, 3, S, S)
-    in [0, 1]."""
+    """The Refiner: the stitched local outputs and the global output (B, 6, S, S) in [0, 1] -> the edit (B, 3, S, S),
+    the global output plus a correction whose last convolution starts at zero (an untrained Refiner passes the
+    global edit through; a Refiner that paints the face from nothing takes thousands of updates to learn it)."""
 
     def __init__(self, channels: int, downsamplings: int, blocks: int):
         super().__init__()
         self.trunk = encoder_decoder(6, channels, downsamplings, blocks)
         self.out = nn.Conv2d(channels, 3, 7, 1, 3)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, fused: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.out(self.trunk(fused * 2 - 1))) * 0.5 + 0.5
+        return fused[:, 3:] + self.out(self.trunk(fused * 2 - 1))
 
 
 # --- EF-GAN ---------------------------------------------------------------------------------------------------------
@@ -661,8 +667,13 @@ FAMILY = ModelFamily(
     paper=Paper(title="Cascade EF-GAN: Progressive Facial Expression Editing with Local Focuses",
                 authors="Rongliang Wu, Gongjie Zhang, Shijian Lu and Tao Chen", venue="CVPR", year=2020),
     networks=(EFGAN, CascadeEFGAN, AUInterpolator, AUCritic, EFGANCritic),
+    shipped=(Shipped("cascade-efgan", "Cascade EF-GAN: AU-driven expression editing of aligned 128x128 faces in three "
+                                      "progressive stages with local focuses on eyes, nose and mouth",
+                     roles=("app.editor",)),),
     tasks={"efgan": "faceforge.training.tasks.efgan:EFGANTask",
            "efgan_cascade": "faceforge.training.tasks.efgan:CascadeEFGANTask"},
     evaluators={"efgan": "faceforge.training.tasks.efgan:evaluate_expression_editing",
                 "cascade_efgan": "faceforge.training.tasks.efgan:evaluate_expression_editing"},
+    commands=("faceforge.commands.edit",),
+    tabs=(Tab("Editing", "faceforge.demo.edit_tab:build_edit_tab", order=30),),
 )

@@ -470,10 +470,11 @@ class EFGANTask(Task):
 
     def _pairs(self, split: str, length: int | None) -> EditingPairs:
         size = self.opts.net.image_size
-        if self.run.dataset == "synth":
-            from faceforge.data.synth import SynthPairs
+        if self.run.dataset == "synth":  # rendered once into the cache: a pair takes about a second to render
+            from faceforge.data.cache import cached_synth_pairs
 
-            return EditingPairs(SynthPairs(split, size=size, length=length, version=self.run.synth_version), size)
+            return EditingPairs(cached_synth_pairs(split, size=size, length=length, version=self.run.synth_version),
+                                size)
         return EditingPairs(self.dataset(split, pairs=True), size)
 
     def eval_dataset(self) -> Dataset:
