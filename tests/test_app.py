@@ -268,7 +268,7 @@ def test_edit_endpoint_edits_every_face_to_the_expression(client):
     photo = example_path("synthetic-group.png")
     edited, strips, attention, animation, plot, result, status = edit(client, photo, "expression", "surprise", 1.0)
     before, after = np.asarray(Image.open(photo)), np.asarray(Image.open(edited))
-    assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 0.5  # faces pasted back
+    assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 0.1  # faces pasted back
     assert result["target"] == {"expression": "surprise", "intensity": 1.0} and len(result["faces"]) == 2
     boxes = [face["box"] for face in result["faces"]]
     assert boxes[0][0] < 200 < boxes[1][0]  # largest first, as the other tabs find them
