@@ -45,6 +45,7 @@ def sample_requests(handle_file) -> dict[str, tuple]:
         "/recognize": (handle_file(example_path("synthetic-small-faces.png")), 8, False, False),
         "/edit": (handle_file(example_path("synthetic-group.png")), "expression", "surprise", 1.0,
                   *([0.0] * len(FACEFORGE_AUS))),
+        "/magnify": (handle_file(example_path("synthetic-weak.png")),),
         "/render_synthetic": ("v2", "happiness", 0.8, 1800, 5, 0, 0, True, *([0.0] * len(FACEFORGE_AUS))),
     }
 

@@ -37,3 +37,7 @@ class DatasetLayoutError(FaceForgeError, FileNotFoundError):
 
 class ModelLoadError(FaceForgeError, ValueError):
     """A model folder or Hub repo cannot be turned into a network (unknown type, bad config or weights)."""
+
+
+class VideoReadError(FaceForgeError, ValueError):
+    """The input is not a readable video (corrupt, empty, no video stream), or it is longer than the frame limit."""

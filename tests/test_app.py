@@ -1,4 +1,5 @@
-"""The web app as its users meet it: the Restoration, Low-res recognition and Editing tabs through their API
+"""The web app as its users meet it: the Restoration, Low-res recognition, Editing and Weak-expression magnification
+tabs through their API
 (``gradio_client``) and in a real browser (Debian's Chromium driven headless by Playwright), on the shipped
 weights."""
 
@@ -40,6 +41,8 @@ needs_fsrfer = pytest.mark.skipif(not (shipped.HUB_CARDS / "fsrfer" / "config.js
                                   reason="the shipped FSR-FER model is not in hub_cards/")
 needs_editor = pytest.mark.skipif(not (shipped.HUB_CARDS / "cascade-efgan" / "config.json").is_file(),
                                   reason="the shipped Cascade EF-GAN model is not in hub_cards/")
+needs_magnifier = pytest.mark.skipif(not (shipped.HUB_CARDS / "groupgan" / "config.json").is_file(),
+                                     reason="the shipped GroupGAN model is not in hub_cards/")
 
 
 @pytest.fixture(scope="module")
@@ -393,5 +396,80 @@ def test_editing_tab_in_a_real_browser(app):
             sync_api.expect(page.locator("#edit-au12 input[type=number]")).to_have_value("4")
             page.locator("#edit-button").click()
             sync_api.expect(page.locator("#edit-status")).to_contain_text("AU12 at 4, AU14 at", timeout=120_000)
+        finally:
+            browser.close()
+
+
+@needs_magnifier
+def test_magnify_endpoint_shows_the_face_its_magnification_and_the_probabilities(client):
+    photo = example_path("synthetic-weak.png")
+    pair, heat, bars, pasted, result, status = client.predict(gradio_client.handle_file(photo), api_name="/magnify")
+    weak, magnified = (np.asarray(Image.open(p)) for p in pair)
+    assert weak.shape == magnified.shape == (256, 256, 3)
+    assert np.asarray(Image.open(heat)).shape == (256, 256, 3)
+    assert np.asarray(Image.open(pasted)).shape == np.asarray(Image.open(photo)).shape
+    (face,) = result["faces"]
+    assert sum(face["before"].values()) == pytest.approx(1, abs=1e-3) and face["change"] > 0
+    columns = bars["columns"] if "columns" in bars else bars["headers"]
+    rows = bars["data"]
+    assert len(rows) == 2 * len(face["after"]) and {"before", "after"} <= {r[columns.index("magnification")]
+                                                                           for r in rows}
+    assert status.startswith("1 face magnified") and f"-> {face['expression_after']}" in status
+
+
+@needs_magnifier
+def test_magnify_video_endpoint_magnifies_every_frame_and_plots_the_track(client):
+    from faceforge.face.video import read_video
+
+    clip, plot, result, status = client.predict(
+        gradio_client.handle_file(example_path("synthetic-sequence.mp4")), api_name="/magnify_video")
+    path = clip["video"] if isinstance(clip, dict) else clip
+    assert len(read_video(path).frames) == 16
+    assert result["frame_count"] == 16 and all(f["faces"][0]["track"] == 0 for f in result["frames"])
+    assert len(plot["data"]) == 16 * len(result["frames"][0]["faces"][0]["after"])
+    assert status.startswith("16 frames at 8 fps, a face in 16")
+
+
+@needs_magnifier
+def test_magnify_endpoints_refuse_bad_input_with_faceforges_message(client, tmp_path):
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
+    with pytest.raises(gradio_client.exceptions.AppError, match="no face was found"):
+        client.predict(gradio_client.handle_file(str(blank)), api_name="/magnify")
+    junk = tmp_path / "clip.mp4"
+    junk.write_bytes(b"not a video" * 20)
+    with pytest.raises(gradio_client.exceptions.AppError, match="cannot be read as a video") as caught:
+        client.predict(gradio_client.handle_file(str(junk)), api_name="/magnify_video")
+    assert str(tmp_path) not in str(caught.value)
+
+
+@needs_magnifier
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash tests/install-browser.sh)")
+def test_magnification_tab_in_a_real_browser(app):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(app.local_url)
+            page.get_by_role("tab", name="Weak-expression magnification").click()
+            page.get_by_text("Synthetic: a weak smile", exact=True).click()
+            page.locator("#magnify-input img").first.wait_for(state="visible", timeout=30_000)
+            page.locator("#magnify-button").click()
+            sync_api.expect(page.locator("#magnify-status")).to_contain_text("1 face magnified", timeout=120_000)
+            pasted = page.locator("#magnify-photo img").first
+            pasted.wait_for(state="visible", timeout=30_000)
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=pasted.element_handle(),
+                                   timeout=30_000)
+            assert pasted.evaluate("el => el.naturalWidth") == 192  # the example, its face magnified in place
+            heat = page.locator("#magnify-heat img").first
+            heat.wait_for(state="visible", timeout=30_000)
+            assert page.locator("#magnify-slider img").count() == 2  # input | magnified
+            page.get_by_role("tab", name="Video").click()
+            page.get_by_text("Synthetic: neutral to surprise in 16 frames", exact=True).click()
+            page.locator("#magnify-video-button").click()
+            sync_api.expect(page.locator("#magnify-video-status")).to_contain_text("16 frames at 8 fps",
+                                                                                timeout=180_000)
+            page.locator("#magnify-video-output video").first.wait_for(state="attached", timeout=30_000)
         finally:
             browser.close()

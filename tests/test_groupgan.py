@@ -172,8 +172,10 @@ def test_the_content_and_classification_losses_are_eq_1_and_eq_11():
 @pytest.mark.parametrize("variant", ["dcgan", "1v2", "2v2"])
 def test_g_and_e_weigh_their_terms_as_eq_6_eq_13_and_eq_3(classifier, tmp_path, variant):
     cond = 8 if variant == "2v2" else 0
+    # Sec. 4.2's optimiser and initialisation (the CPU config's Adam and PyTorch initialisation: see below)
     task = build_task(tiny_run("groupgan_cpu", tmp_path, **{**TINY_NET, "net.cond_dim": cond}, variant=variant,
-                               classifier=classifier, alpha_g=0.1, beta_g=0.2, gamma_g=0.3, alpha_e=0.4, beta_e=0.5))
+                               classifier=classifier, alpha_g=0.1, beta_g=0.2, gamma_g=0.3, alpha_e=0.4, beta_e=0.5,
+                               optimizer="sgd", momentum=0.9, weight_decay=5e-3, init_std=0.01))
     terms = {"content": torch.tensor(1.0), "adv_d": torch.tensor(2.0), "adv_d_prime": torch.tensor(3.0),
              "cls": torch.tensor(4.0)}
     expected_g = 1 + 0.1 * 2 + (0.0 if variant == "dcgan" else 0.2 * 3 + 0.3 * 4)
@@ -198,6 +200,25 @@ def test_g_and_e_weigh_their_terms_as_eq_6_eq_13_and_eq_3(classifier, tmp_path, 
     assert torch.allclose(got["content"], F.mse_loss(fake, batch["peak"]), atol=1e-6)
     assert torch.allclose(got["cls"], F.cross_entropy(task.nets["c"](fake), batch["expression"]), atol=1e-5)
     assert ("adv_d_prime" in got) == (variant != "dcgan")
+    cpu = build_task(tiny_run("groupgan_cpu", tmp_path, **{**TINY_NET, "net.cond_dim": cond}, variant=variant,
+                              classifier=classifier))
+    cpu.nets = cpu.build_networks()
+    adam = cpu.build_optimizers()["g"]
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["betas"] == (0.5, 0.999)
+    assert not torch.equal(cpu.nets["g"].decoder[-2].bias, torch.ones(3))  # init_std 0: PyTorch's initialisation
+
+
+def test_the_cnn_baseline_can_start_from_a_trained_basenet(classifier, tmp_path):
+    start = faceforge.from_pretrained(classifier)
+    net = dict(arch="vgg11", image_size=32, width=1 / 16, fc=[16, 8], pool=1)
+    task = build_task(tiny_run("groupgan_basenet_cpu", tmp_path, **{f"net.{k}": v for k, v in net.items()},
+                               train_on="weak", init=classifier))
+    c = task.build_networks()["c"]
+    for name, value in start.state_dict().items():
+        assert torch.equal(c.state_dict()[name], value), name
+    task = build_task(tiny_run("groupgan_basenet_cpu", tmp_path, init=classifier))  # the config's VGG13
+    with pytest.raises(ConfigError, match="another config than options.net"):
+        task.build_networks()
 
 
 def test_a_generator_that_does_not_fit_the_variant_is_refused(classifier, tmp_path):

@@ -72,3 +72,15 @@ def test_publish_checks_an_editor_on_faces_and_its_own_example_aus(publish, tmp_
     inputs = model.example_inputs(2, seed=3)
     with torch.no_grad():
         assert torch.allclose(model.edit(*inputs), shipped.edit(*inputs), atol=1e-2)
+
+
+def test_publish_checks_a_groupgan_on_faces_at_its_classifiers_side(publish, tmp_path, monkeypatch, capsys):
+    from tests.model_helpers import trained_like
+
+    model = trained_like("groupgan")  # its classifier takes 32x32 faces
+    model.save_pretrained(tmp_path / "run" / "model")
+    assert publish.test_inputs(model, count=2).shape == (2, 3, 32, 32)
+    monkeypatch.setattr(sys, "argv", ["publish.py", str(tmp_path / "run" / "model"), "magnifier-tiny"])
+    publish.main()
+    assert "largest output difference to the run's model" in capsys.readouterr().out
+    assert faceforge.from_pretrained(tmp_path / "hub_cards" / "magnifier-tiny").config.variant == "2v2"

@@ -95,3 +95,15 @@ def test_pixel_change_is_the_mean_absolute_difference_without_wrapping(real_edit
     edited[0] = 10  # darker by 190: uint8 subtraction would wrap
     edited[1, :2] = 255  # half the pixels brighter by 55
     assert real_edits.pixel_change(edited, faces) == pytest.approx([190, 27.5])
+
+
+def test_real_magnify_summarizes_shares_and_the_median_change_with_intervals():
+    spec = importlib.util.spec_from_file_location("real_magnify", ROOT / "benchmarks" / "real_magnify.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = module.summarize([True, False, False, False], [True, True, False, False], [1.0, 2.0, 3.0, 10.0],
+                               [0.2, 0.3, 0.7, 0.1], resamples=200)
+    assert figures["C reading changed"].value == 25.0 and figures["evaluator reading changed"].value == 50.0
+    assert figures["median change (0-255)"].value == 2.5 and figures["ID dist < 0.6"].value == 75.0
+    low, high = figures["evaluator reading changed"].low, figures["evaluator reading changed"].high
+    assert 0 <= low <= 50 <= high <= 100

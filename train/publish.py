@@ -29,8 +29,9 @@ def test_inputs(model, count: int = 32) -> torch.Tensor:
     lr_size = getattr(model.config, "lr_size", None)
     if lr_size:
         return to_low_resolution(faces, lr_size, quantize=True)
-    # recognisers of another side (CovPoolFER and FSR-FER take 100x100 faces): MATLAB-bicubic to it
-    config = getattr(model.config, "backbone", model.config)
+    # recognisers of another side (CovPoolFER and FSR-FER take 100x100 faces, GroupGAN its classifier's): MATLAB-bicubic
+    # to it
+    config = getattr(model.config, "backbone", None) or getattr(model.config, "classifier", model.config)
     size = getattr(config, "image_size", faces.shape[-1])
     return faces if size == faces.shape[-1] else imresize(faces, size=size, clamp=True)
 

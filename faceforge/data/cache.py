@@ -162,12 +162,17 @@ def cached_synth(split: str, *, size: int = 128, length: int | None = None, seed
 
 def _rendered(dataset: Dataset, folder: Path, *, num_workers: int | None, prefixes: tuple[str, ...] = ("",)) -> Path:
     """``folder``, rendered from ``dataset`` unless a complete render is there."""
+    return _complete(folder, lambda tmp: write_arrays(dataset, tmp, num_workers=num_workers, prefixes=prefixes))
+
+
+def _complete(folder: Path, write) -> Path:
+    """``folder``, written by ``write(private_folder)`` unless a complete one (holding ``done``) is there."""
     if not (folder / "done").is_file():
         # Render into a private folder and rename it into place, so processes that render the same split at
         # the same time (several trainings, several ranks) never read or write a half-written cache.
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        write_arrays(dataset, tmp, num_workers=num_workers, prefixes=prefixes)
+        write(tmp)
         if (folder / "done").is_file():  # another process finished first: use its copy
             shutil.rmtree(tmp, ignore_errors=True)
         else:
@@ -195,3 +200,92 @@ def cached_synth_pairs(split: str, *, size: int = 128, length: int | None = None
             return ArrayPairs(folder, length=len(pairs))
     folder = root / cache_name(f"{split}-pairs", size, len(pairs), seed, version, **synth_kwargs)
     return ArrayPairs(_rendered(FlatPairs(pairs), folder, num_workers=num_workers, prefixes=("", "target_")))
+
+
+# --- sequences: only the frames a task reads --------------------------------------------------------------------------
+class _KeyFrames(Dataset):
+    """A ``SynthSequences``'s samples cut to the frames GroupGAN reads: ``weak`` (3, 3, H, W) (frames 6-8), ``peak``
+    (3, H, W) (the last), ``expression``, ``identity``."""
+
+    def __init__(self, sequences: Dataset):
+        self.sequences = sequences
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.sequences[index]
+        images = sample["images"]
+        return {"weak": images[sample["weak_frames"]], "peak": images[int(sample["peak_frame"])],
+                "expression": int(sample["expression"]), "identity": int(sample["identity"])}
+
+
+class ArraySequenceFrames(Dataset):
+    """Sequences' key frames from a folder :func:`cached_synth_sequence_frames` wrote, with the attributes
+    :class:`~faceforge.training.tasks.groupgan.SynthSequencePairs` reads (``identities``, ``WEAK_FRAMES``).
+
+    Samples: ``weak`` (3, 3, H, W) and ``peak`` (3, H, W), uint8; ``expression``, ``identity``.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        folder = Path(folder)
+        meta = json.loads((folder / "meta.json").read_text())
+        self.identities = list(meta["identities"])
+        self.WEAK_FRAMES = tuple(meta["weak_frames"])
+        self.weak = np.load(folder / "weak.npy", mmap_mode="r")
+        self.peak = np.load(folder / "peak.npy", mmap_mode="r")
+        labels = np.load(folder / "labels.npz")
+        self.expression, self.identity = labels["expression"], labels["identity"]
+
+    def __len__(self) -> int:
+        return len(self.peak)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"weak": torch.from_numpy(np.array(self.weak[index])),
+                "peak": torch.from_numpy(np.array(self.peak[index])), "expression": int(self.expression[index]),
+                "identity": int(self.identity[index])}
+
+
+def _write_key_frames(sequences: Dataset, folder: Path, *, num_workers: int | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = _KeyFrames(sequences)
+    n, first = len(frames), frames[0]
+    h, w = first["peak"].shape[-2:]
+    k = first["weak"].shape[0]
+    weak = np.lib.format.open_memmap(folder / "weak.npy", mode="w+", dtype=np.uint8, shape=(n, k, 3, h, w))
+    peak = np.lib.format.open_memmap(folder / "peak.npy", mode="w+", dtype=np.uint8, shape=(n, 3, h, w))
+    labels: dict[str, list] = {"expression": [], "identity": []}
+    workers = (os.cpu_count() or 1) if num_workers is None else num_workers
+    pos = 0
+    with threadpool_limits(1):
+        for batch in DataLoader(frames, batch_size=8, num_workers=workers, shuffle=False):
+            b = batch["peak"].shape[0]
+            weak[pos : pos + b] = (batch["weak"].numpy() * 255 + 0.5).astype(np.uint8)
+            peak[pos : pos + b] = (batch["peak"].numpy() * 255 + 0.5).astype(np.uint8)
+            for key in labels:
+                labels[key].append(np.asarray(batch[key]))
+            pos += b
+    weak.flush()
+    peak.flush()
+    np.savez(folder / "labels.npz", **{key: np.concatenate(v) for key, v in labels.items()})
+    (folder / "meta.json").write_text(json.dumps({"length": n, "size": [int(h), int(w)],
+                                                  "identities": [int(i) for i in sequences.identities],
+                                                  "weak_frames": [int(t) for t in sequences.WEAK_FRAMES]}))
+    (folder / "done").touch()
+    return folder
+
+
+def cached_synth_sequence_frames(split: str, *, size: int = 128, length: int | None = None, frames: int = 16,
+                                 seed: int = 0, num_workers: int | None = None, root: Path | None = None,
+                                 version: int | None = None) -> ArraySequenceFrames:
+    """The weak frames (6-8) and the peak frame of ``SynthSequences(split, size=size, length=length, frames=frames,
+    seed=seed, version=version)``, rendered once into the cache (a sequence costs 16 faces; a GroupGAN run reads
+    four of them, and the tables train dozens of runs on the same sequences)."""
+    from faceforge.data.synth import SynthSequences
+    from faceforge.data.synth.faces import check_version
+
+    version = check_version(version)
+    sequences = SynthSequences(split, size=size, length=length, frames=frames, seed=seed, version=version)
+    folder = (root or cache_root()) / cache_name(f"{split}-sequences{frames}", size, len(sequences), seed, version)
+    return ArraySequenceFrames(_complete(folder, lambda tmp: _write_key_frames(sequences, tmp,
+                                                                               num_workers=num_workers)))

@@ -6,6 +6,10 @@
 * ``synthetic-small-faces.png``: six FaceForge-Synth test identities, each with another expression, as small
   portraits (faces about 40 px across) on one textured canvas, captioned as synthetic: a group photo whose faces
   are low-resolution already.
+* ``synthetic-weak.png``: one FaceForge-Synth test face with a weak expression (happiness at 0.2 of its peak, as
+  frames 6-8 of a neutral-to-peak sequence), with a margin around it.
+* ``synthetic-sequence.mp4``: a FaceForge-Synth test identity going from neutral to peak surprise in 16 frames (the
+  intensity rising as the square of time, as the training sequences do), at 8 frames a second.
 * ``astronaut.png``: a real photograph, scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain).
 """
 
@@ -69,6 +73,19 @@ def _aligned_face() -> np.ndarray:
     return render_face(identity=1843, expression="happiness", intensity=0.9, version=RENDERER).image
 
 
+def _weak_face() -> np.ndarray:
+    from faceforge.data.synth import render_face
+
+    return render_face(identity=1836, expression="happiness", intensity=0.2, margin=32, version=RENDERER).image
+
+
+def _sequence() -> list[np.ndarray]:
+    from faceforge.data.synth import render_face
+
+    return [render_face(identity=1877, expression="surprise", intensity=0.95 * float(t) ** 2, margin=32,
+                        version=RENDERER).image for t in np.linspace(0, 1, 16)]
+
+
 def _astronaut() -> np.ndarray:
     from skimage import data
 
@@ -79,6 +96,8 @@ EXAMPLES = {
     "synthetic-group.png": _group_photo,
     "synthetic-aligned.png": _aligned_face,
     "synthetic-small-faces.png": _small_faces_photo,
+    "synthetic-weak.png": _weak_face,
+    "synthetic-sequence.mp4": _sequence,
     "astronaut.png": _astronaut,
 }
 
@@ -97,7 +116,12 @@ def example_path(name: str) -> str:
     path = folder / name
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{id(path)}.tmp.png")
-        Image.fromarray(EXAMPLES[name]()).save(tmp)
+        tmp = path.with_suffix(f".{id(path)}.tmp{path.suffix}")
+        if path.suffix == ".mp4":
+            from faceforge.face.video import write_video
+
+            write_video(EXAMPLES[name](), tmp, fps=8)
+        else:
+            Image.fromarray(EXAMPLES[name]()).save(tmp)
         tmp.replace(path)  # atomic: concurrent app processes never read half a file
     return str(Path(path))

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from faceforge.face.expressions import EXPRESSIONS
-from faceforge.family import ModelFamily, Paper
+from faceforge.family import ModelFamily, Paper, Shipped, Tab
 from faceforge.modeling import FaceForgeModel, ModelConfig
 
 BaseNetArch = Literal["alexnet", "vgg11", "vgg13", "vgg16", "resnet18"]
@@ -401,12 +401,15 @@ class GroupGANConfig(ModelConfig):
         variant: ``dcgan``, ``1v2`` or ``2v2`` (Table 1's columns after CNN); 2V2's G is conditioned on E's F_exp.
         generator: G's config.
         classifier: C's config (the BaseNet).
+        context: the framing of the faces it was trained on: an aligned face resized to ``context`` times the
+            input side, then centre-cropped (Sec. 4.2's 144 and 128: 1.125). Photos are framed the same way.
     """
 
     model_type: str = "groupgan"
     variant: Variant = "2v2"
     generator: GroupGANGeneratorConfig = field(default_factory=GroupGANGeneratorConfig)
     classifier: BaseNetConfig = field(default_factory=BaseNetConfig)
+    context: float = 1.125
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -417,6 +420,7 @@ class GroupGANConfig(ModelConfig):
         if self.generator.image_size != self.classifier.image_size:
             raise ValueError(f"generator.image_size ({self.generator.image_size}) must be the classifier's "
                              f"({self.classifier.image_size})")
+        self.check_range("context", low=1.0, high=2.0)
 
 
 class GroupGAN(FaceForgeModel):
@@ -442,9 +446,11 @@ class GroupGAN(FaceForgeModel):
                               classifier=classifier)
 
     @classmethod
-    def from_parts(cls, variant: Variant, generator: GroupGANGenerator, classifier: BaseNet) -> GroupGAN:
+    def from_parts(cls, variant: Variant, generator: GroupGANGenerator, classifier: BaseNet, *,
+                   context: float = 1.125) -> GroupGAN:
         """The recogniser made of a trained G and C (their weights copied)."""
-        model = cls(GroupGANConfig(variant=variant, generator=generator.config, classifier=classifier.config))
+        model = cls(GroupGANConfig(variant=variant, generator=generator.config, classifier=classifier.config,
+                                   context=context))
         model.generator.load_state_dict(generator.state_dict())
         model.classifier.load_state_dict(classifier.state_dict())
         return model
@@ -474,8 +480,12 @@ FAMILY = ModelFamily(
     paper=Paper(title="GroupGAN for weak expression recognition via expression magnification",
                 authors="Niu et al.", venue="Knowledge-Based Systems", year=2022),
     networks=(BaseNet, GroupGANGenerator, GroupGANDiscriminator, GroupGAN),
+    shipped=(Shipped("groupgan", "GroupGAN (2V2, VGG13 BaseNet): weak expressions of aligned faces magnified towards "
+                                 "their peak and recognised", roles=("app.magnifier",)),),
     tasks={"groupgan_basenet": "faceforge.training.tasks.groupgan:BaseNetTask",
            "groupgan": "faceforge.training.tasks.groupgan:GroupGANTask"},
     evaluators={"groupgan": "faceforge.training.tasks.groupgan:evaluate_weak_recognition",
                 "groupgan_basenet": "faceforge.training.tasks.groupgan:evaluate_weak_recognition"},
+    commands=("faceforge.commands.magnify",),
+    tabs=(Tab("Weak-expression magnification", "faceforge.demo.magnify_tab:build_magnify_tab", order=40),),
 )

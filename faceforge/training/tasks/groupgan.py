@@ -114,7 +114,8 @@ class SynthSequencePairs(Dataset):
 
     Samples: ``image`` (the weak frame), ``target_image`` (its peak frame), both (3, H, W) in [0, 1],
     ``expression``, ``identity`` and ``frame`` (the weak frame's number from 1). A sequence is rendered once, on
-    first use, and its four frames kept (8-bit).
+    first use, and its four frames kept (8-bit); ``sequences`` may also be an
+    :class:`~faceforge.data.cache.ArraySequenceFrames`, the same frames rendered once into the cache.
     """
 
     def __init__(self, sequences: Dataset, *, fold: int, side: Literal["train", "test"], n_folds: int = N_FOLDS):
@@ -137,9 +138,11 @@ class SynthSequencePairs(Dataset):
     def _sequence(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         if index not in self._frames:
             sample = self.sequences[index]
-            weak, peak = weak_and_peak(sample)
-            self._frames[index] = (weak.mul(255).round().to(torch.uint8), peak.mul(255).round().to(torch.uint8),
-                                   int(sample["expression"]), int(sample["identity"]))
+            if "images" in sample:
+                weak, peak = (frames.mul(255).round().to(torch.uint8) for frames in weak_and_peak(sample))
+            else:  # already cut to its key frames (ArraySequenceFrames), uint8
+                weak, peak = sample["weak"], sample["peak"]
+            self._frames[index] = (weak, peak, int(sample["expression"]), int(sample["identity"]))
         return self._frames[index]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -210,10 +213,10 @@ def sequence_pairs(task: Task, data: SequenceData, side: Literal["train", "test"
     """The run's pairs on one side of its fold (``run.fold``, default 1), cut as Sec. 4.2 does."""
     fold = int(task.run.fold or 1)
     if task.run.dataset == "synth":
-        from faceforge.data.synth import SynthSequences
+        from faceforge.data.cache import cached_synth_sequence_frames
 
-        sequences = SynthSequences("train", size=data.load_size, length=data.sequences, frames=data.frames,
-                                   version=task.run.synth_version)
+        sequences = cached_synth_sequence_frames("train", size=data.load_size, length=data.sequences,
+                                                 frames=data.frames, version=task.run.synth_version)
         pairs: Dataset = SynthSequencePairs(sequences, fold=fold, side=side)
     else:
         pairs = task.dataset(side, pairs=True, phases=("weak", "peak"), size=data.load_size)
@@ -231,7 +234,13 @@ def majority_accuracy(dataset: MagnificationPairs) -> float:
     return max(counts.values()) / len(dataset)
 
 
-def _sgd(params, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+Optimizer = Literal["sgd", "adam"]
+
+
+def _optimizer(kind: Optimizer, params, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Sec. 4.2's SGD (momentum, weight decay), or Adam (betas (momentum, 0.999), the same L2 weight decay)."""
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -239,6 +248,22 @@ def _accuracy_table(test: dict[str, float], rows: dict[str, str]) -> str:
     lines = ["| faces classified | accuracy, % |", "|---|---|"]
     lines += [f"| {label} | {100 * test[key]:.2f} |" for key, label in rows.items() if key in test]
     return "\n".join(lines)
+
+
+def load_basenet(name: str, option: str) -> BaseNet:
+    """The ``groupgan_basenet`` export ``name`` (folder, shipped name or Hub id); ConfigError naming ``option`` if it
+    cannot be loaded or holds another model."""
+    import faceforge
+    from faceforge.errors import ModelLoadError
+
+    try:
+        model = faceforge.from_pretrained(name)
+    except ModelLoadError as err:
+        raise ConfigError(f"{option}={name!r} cannot be loaded: {err}") from err
+    if not isinstance(model, BaseNet):
+        raise ConfigError(f"{option}={name!r} holds a {type(model).__name__}, not a BaseNet (train one with --task "
+                          f"groupgan_basenet)")
+    return model
 
 
 # --- 1. the BaseNet: E's pre-training, or the CNN baseline ------------------------------------------------------------
@@ -250,8 +275,14 @@ class BaseNetOptions:
     data: SequenceData = field(default_factory=SequenceData)
     # peak: pre-training E and C (Algorithm 1); weak: Table 1's CNN baseline
     train_on: Literal["peak", "weak"] = "peak"
+    # a groupgan_basenet export (folder, shipped name or Hub id) to start from instead of a fresh network (the CNN
+    # baseline fine-tuned from the peak BaseNet, as the games start from it); "": a fresh network
+    init: str = ""
     # Sec. 4.2: SGD, momentum 0.9, weight decay 0.005, N(0, 0.01) weights and biases 1 (the paper gives no
-    # learning rate for E)
+    # learning rate for E). At CPU scale (batch 4, a few thousand iterations) SGD at 1e-2 stays at chance and at 1e-3
+    # crawls; Adam at 3e-4 (momentum 0.9 as its beta1) learns the peak expressions: ``optimizer: adam``. With Adam,
+    # the paper's N(0, 0.01) initialisation learns at half the pace of PyTorch's own (``init_std: 0`` keeps it).
+    optimizer: Optimizer = "sgd"
     lr: float = 1e-2
     momentum: float = 0.9
     weight_decay: float = 5e-3
@@ -259,8 +290,8 @@ class BaseNetOptions:
     init_bias: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0 or self.init_std <= 0:
-            raise ValueError("lr and init_std must be > 0, momentum in [0, 1) and weight_decay >= 0")
+        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0 or self.init_std < 0:
+            raise ValueError("lr must be > 0, init_std >= 0, momentum in [0, 1) and weight_decay >= 0")
 
 
 class _SequencePairsTask(Task):
@@ -287,11 +318,18 @@ class BaseNetTask(_SequencePairsTask):
 
     def build_networks(self) -> dict[str, torch.nn.Module]:
         o = self.opts
-        return {"c": gaussian_init_(BaseNet(o.net), std=o.init_std, bias=o.init_bias)}
+        if o.init:
+            start = load_basenet(o.init, "options.init")
+            if start.config != o.net:
+                raise ConfigError(f"options.init={o.init!r} is a {start.config.arch} of another config than "
+                                  f"options.net; set options.net to its config")
+            return {"c": start}
+        net = BaseNet(o.net)
+        return {"c": gaussian_init_(net, std=o.init_std, bias=o.init_bias) if o.init_std else net}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.opts
-        return {"c": _sgd(self.nets["c"].parameters(), o.lr, o.momentum, o.weight_decay)}
+        return {"c": _optimizer(o.optimizer, self.nets["c"].parameters(), o.lr, o.momentum, o.weight_decay)}
 
     def steps(self) -> list[Step]:
         return [Step("c", self.c_step)]
@@ -346,8 +384,11 @@ class BaseNetTask(_SequencePairsTask):
                 "data": (f"{data_text}; the {o.train_on} frames of the training folds (every fold but {fold}), "
                          f"resized to {o.data.load_size}, random {cfg.image_size} crops and horizontal flips"),
                 "objective": "Eq. (11): cross-entropy",
-                "optimiser": (f"SGD lr {o.lr:g}, momentum {o.momentum:g}, weight decay {o.weight_decay:g}; "
-                              f"N(0, {o.init_std:g}) weights, biases {o.init_bias:g}"),
+                "optimiser": (f"{o.optimizer.upper() if o.optimizer == 'sgd' else 'Adam'} lr {o.lr:g}, "
+                              f"{'momentum' if o.optimizer == 'sgd' else 'beta1'} {o.momentum:g}, "
+                              f"weight decay {o.weight_decay:g}; "
+                              + (f"N(0, {o.init_std:g}) weights, biases {o.init_bias:g}" if o.init_std else
+                                 "PyTorch's default initialisation")),
             },
             "tags": ["facial-expression-recognition", "weak-expressions"],
             "sections": {f"Accuracy on test fold {fold}": (
@@ -385,7 +426,9 @@ class GroupGANOptions:
     alpha_e: float = 2e-3
     beta_e: float = 2e-3
     adversarial: Adversarial = "minimax"
-    # SGD with momentum 0.9, weight decay 0.005; G's lr times lr_gamma after lr_drop G updates (0: never)
+    # SGD with momentum 0.9, weight decay 0.005 (or Adam, ``optimizer: adam``, momentum as beta1); G's lr times
+    # lr_gamma after lr_drop G updates (0: never)
+    optimizer: Optimizer = "sgd"
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     lr_e: float = 1e-4
@@ -399,8 +442,8 @@ class GroupGANOptions:
     def __post_init__(self) -> None:
         if min(self.alpha_g, self.beta_g, self.gamma_g, self.alpha_e, self.beta_e) < 0:
             raise ValueError("loss weights must be >= 0")
-        if min(self.lr_g, self.lr_d, self.lr_e, self.init_std) <= 0 or not 0 < self.lr_gamma <= 1:
-            raise ValueError("learning rates and init_std must be > 0 and lr_gamma in (0, 1]")
+        if min(self.lr_g, self.lr_d, self.lr_e) <= 0 or self.init_std < 0 or not 0 < self.lr_gamma <= 1:
+            raise ValueError("learning rates must be > 0, init_std >= 0 and lr_gamma in (0, 1]")
         if self.pretrain_steps < 0 or self.lr_drop < 0 or self.d_hidden < 1:
             raise ValueError("pretrain_steps and lr_drop must be >= 0 and d_hidden >= 1")
         if not 0 <= self.momentum < 1 or self.weight_decay < 0:
@@ -416,18 +459,7 @@ class GroupGANTask(_SequencePairsTask):
     # --- networks ------------------------------------------------------------------------------------------------
     def classifier(self) -> BaseNet:
         """The ``groupgan_basenet`` export named by ``options.classifier``."""
-        import faceforge
-        from faceforge.errors import ModelLoadError
-
-        name = self.opts.classifier
-        try:
-            model = faceforge.from_pretrained(name)
-        except ModelLoadError as err:
-            raise ConfigError(f"options.classifier={name!r} cannot be loaded: {err}") from err
-        if not isinstance(model, BaseNet):
-            raise ConfigError(f"options.classifier={name!r} holds a {type(model).__name__}, not a BaseNet (train one "
-                              f"with --task groupgan_basenet)")
-        return model
+        return load_basenet(self.opts.classifier, "options.classifier")
 
     def build_networks(self) -> dict[str, torch.nn.Module]:
         o = self.opts
@@ -446,15 +478,18 @@ class GroupGANTask(_SequencePairsTask):
                 image_size=o.net.image_size, channels=o.d_channels, hidden=o.d_hidden,
                 condition_image=condition_image, cond_dim=cond))
         for name in ("g", *critics):
-            gaussian_init_(nets[name], std=o.init_std, bias=o.init_bias)
+            if o.init_std:  # 0: PyTorch's default initialisation
+                gaussian_init_(nets[name], std=o.init_std, bias=o.init_bias)
         return nets
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.opts
-        optimizers = {name: _sgd(self.nets[name].parameters(), o.lr_g if name == "g" else o.lr_d, o.momentum,
-                                 o.weight_decay) for name in ("g", "d", "d_prime") if name in self.nets}
+        optimizers = {name: _optimizer(o.optimizer, self.nets[name].parameters(), o.lr_g if name == "g" else o.lr_d,
+                                       o.momentum, o.weight_decay)
+                      for name in ("g", "d", "d_prime") if name in self.nets}
         if o.variant == "2v2":
-            optimizers["e"] = _sgd(self.nets["c"].extractor_parameters(), o.lr_e, o.momentum, o.weight_decay)
+            optimizers["e"] = _optimizer(o.optimizer, self.nets["c"].extractor_parameters(), o.lr_e, o.momentum,
+                                         o.weight_decay)
         return optimizers
 
     def build_schedulers(self) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
@@ -583,7 +618,8 @@ class GroupGANTask(_SequencePairsTask):
         return torch.cat([batch["weak"], self.magnify(batch["weak"])[0].float(), batch["peak"]], dim=-1)
 
     def export(self) -> GroupGAN:
-        return GroupGAN.from_parts(self.opts.variant, self.nets["g"], self.nets["c"])
+        return GroupGAN.from_parts(self.opts.variant, self.nets["g"], self.nets["c"],
+                                   context=self.opts.data.load_size / self.opts.net.image_size)
 
     def card(self, metrics: dict[str, float], test: dict) -> dict:
         o, cfg = self.opts, self.opts.net
@@ -604,9 +640,12 @@ class GroupGANTask(_SequencePairsTask):
             "game": (f"{game}; {o.pretrain_steps} iterations of encoder-decoder pre-training first; weights "
                      f"alpha_G {o.alpha_g:g}, beta_G {o.beta_g:g}, gamma_G {o.gamma_g:g}, alpha_E {o.alpha_e:g}, "
                      f"beta_E {o.beta_e:g}; {o.adversarial} adversarial terms"),
-            "optimiser": (f"SGD momentum {o.momentum:g}, weight decay {o.weight_decay:g}; lr G {o.lr_g:g}"
+            "optimiser": (f"{'SGD momentum' if o.optimizer == 'sgd' else 'Adam beta1'} {o.momentum:g}, weight decay "
+                          f"{o.weight_decay:g}; lr G {o.lr_g:g}"
                           + (f" (x{o.lr_gamma:g} after {o.lr_drop} updates)" if o.lr_drop else "")
-                          + f", D/D' {o.lr_d:g}, E {o.lr_e:g}; N(0, {o.init_std:g}) weights, biases {o.init_bias:g}"),
+                          + f", D/D' {o.lr_d:g}, E {o.lr_e:g}; "
+                          + (f"N(0, {o.init_std:g}) weights, biases {o.init_bias:g}" if o.init_std else
+                             "PyTorch's default initialisation")),
         }
         return {
             "title": f"faceforge {name} ({c.arch})",
