@@ -126,7 +126,7 @@ def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def _framed(crops: torch.Tensor, side: int, context: float) -> tuple[torch.Tensor, int, int]:
+def framed(crops: torch.Tensor, side: int, context: float) -> tuple[torch.Tensor, int, int]:
     """The model's view of aligned crops (B, 3, A, A): resized to round(side * context), centre ``side`` crop.
     Returns (faces, resized side L, top-left offset)."""
     load = round(side * context)
@@ -154,7 +154,7 @@ def magnify_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarra
     for start in range(0, len(crops), batch_size):
         chunk = torch.from_numpy(np.ascontiguousarray(crops[start:start + batch_size])).permute(0, 3, 1, 2)
         aligned = chunk.float().div(255).to(device)
-        weak, load, margin = _framed(aligned, side, cfg.context)
+        weak, load, margin = framed(aligned, side, cfg.context)
         magnified = model.magnify(weak).float().clamp(0, 1)
         before = model.classifier(weak).float().softmax(1).cpu().numpy()
         after = model.classifier(magnified).float().softmax(1).cpu().numpy()

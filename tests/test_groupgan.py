@@ -311,7 +311,8 @@ def test_both_tasks_train_through_the_loop_and_export_loadable_models_with_cards
     assert f"| magnified weak frames (GroupGAN (2V2)) | {100 * test['accuracy']:.2f} |" in card
     # faceforge eval: the same figure from the exported model on the test fold's weak frames
     sequences = SynthSequences("train", size=40, length=5, frames=9)
-    faces = MagnificationPairs(SynthSequencePairs(sequences, fold=1, side="test"), size=32, load_size=40, train=False)
+    # whole 40x40 faces: the evaluator frames them as the model was trained (context 40 / 32, the centre 32)
+    faces = MagnificationPairs(SynthSequencePairs(sequences, fold=1, side="test"), size=40, load_size=40, train=False)
     report = evaluate(model, [{"image": s["weak"], "expression": s["expression"]} for s in faces])
     assert report["details"]["samples"] == 3
     assert math.isclose(report["table"]["accuracy"]["overall"], test["accuracy"], abs_tol=1e-6)
@@ -349,8 +350,9 @@ def test_faceforge_eval_scores_the_weak_frames_only(ckplus):
     report = evaluate(net, faces)
     assert report["details"]["samples"] == 4
     with torch.no_grad():
-        images = F.interpolate(torch.stack([faces[i]["image"] for i in weak]), size=(32, 32), mode="bilinear",
-                               antialias=True, align_corners=False).clamp(0, 1)
+        # framed as the BaseNet trains: resized to 36 (x 1.125), the centre 32
+        images = F.interpolate(torch.stack([faces[i]["image"] for i in weak]), size=(36, 36), mode="bilinear",
+                               antialias=True, align_corners=False).clamp(0, 1)[..., 2:34, 2:34]
         predicted = net(images).argmax(1)
     target = torch.tensor([faces[i]["expression"] for i in weak])
     assert math.isclose(report["table"]["accuracy"]["overall"], float((predicted == target).float().mean()))

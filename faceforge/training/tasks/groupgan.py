@@ -397,7 +397,7 @@ class BaseNetTask(_SequencePairsTask):
                 + _accuracy_table(test, {"accuracy_weak": "weak frames", "accuracy_peak": "peak frames",
                                          "majority": "majority class"}))},
             "usage": ("import faceforge, torch\n"
-                      "model = faceforge.from_pretrained(\"path/to/this/folder\")\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
                       f"logits = model(torch.rand(4, 3, {cfg.image_size}, {cfg.image_size}))  # faces in [0, 1]\n"
                       f"f_exp = model.features(torch.rand(4, 3, {cfg.image_size}, {cfg.image_size}))  "
                       f"# (4, {cfg.feature_size})"),
@@ -664,7 +664,7 @@ class GroupGANTask(_SequencePairsTask):
                                          "accuracy_input": "weak frames, not magnified",
                                          "accuracy_peak": "peak frames", "majority": "majority class"}))},
             "usage": ("import faceforge, torch\n"
-                      "model = faceforge.from_pretrained(\"path/to/this/folder\")\n"
+                      "model = faceforge.from_pretrained(\"path/to/this/folder\")  # or a Hub id\n"
                       f"weak = torch.rand(4, 3, {cfg.image_size}, {cfg.image_size})  # faces in [0, 1]\n"
                       "logits = model(weak)  # the magnified faces' expression logits\n"
                       "magnified = model.magnify(weak)"),
@@ -677,8 +677,8 @@ def evaluate_weak_recognition(model: FaceForgeModel, dataset: Dataset, *, batch_
                               device: str = "cpu") -> dict:
     """Accuracy on weak expressions (``faceforge eval``): a :class:`GroupGAN` classifies its magnification of each
     face, a :class:`BaseNet` (the CNN baseline) the face itself. Of a sequence dataset (samples with ``phase``,
-    CK+ / Oulu-CASIA prepared at a fold's test split) only the weak frames count; faces are resized to the model's
-    side.
+    CK+ / Oulu-CASIA prepared at a fold's test split) only the weak frames count; faces are framed as in training
+    (resized to the model's ``context`` times its side, 1.125 for a BaseNet, and centre-cropped).
 
     Returns:
         ``{"table": per-class, mean and overall accuracy, "details": {"samples", "confusion"}}``.
@@ -688,14 +688,15 @@ def evaluate_weak_recognition(model: FaceForgeModel, dataset: Dataset, *, batch_
     records = getattr(dataset, "records", None)
     if records is not None and records and "phase" in records[0]:
         dataset = Subset(dataset, [i for i, r in enumerate(records) if r["phase"] == "weak"])
+    from faceforge.magnification import framed
+
     config = model.config.classifier if isinstance(model, GroupGAN) else model.config
+    # framed as in training: resized to context x the side (Sec. 4.2's 144 for 128), then the centre crop
+    context = model.config.context if isinstance(model, GroupGAN) else 144 / 128
     model = model.to(device).eval()
     logits, targets = [], []
     for batch in DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
-        faces = batch["image"].to(device).float()
-        if faces.shape[-1] != config.image_size or faces.shape[-2] != config.image_size:
-            faces = F.interpolate(faces, size=(config.image_size, config.image_size), mode="bilinear",
-                                  antialias=True, align_corners=False).clamp(0, 1)
+        faces, _, _ = framed(batch["image"].to(device).float(), config.image_size, context)
         logits.append(model(faces).float().cpu())
         targets.append(torch.as_tensor(batch["expression"]))
     scores, target = torch.cat(logits), torch.cat(targets)
