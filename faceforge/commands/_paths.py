@@ -68,3 +68,16 @@ def photo_message(path: Path, err: Exception) -> str:
     start with it; others, such as "no face was found", get it prepended)."""
     message = str(err)
     return message if message.startswith(str(path)) else f"{path}: {message}"
+
+
+def write_json(path: Path, report: dict) -> None:
+    """Write ``report`` as indented JSON to ``path`` whole and then rename it into place: an interrupted run never
+    leaves half a JSON file behind."""
+    import json
+
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(json.dumps(report, indent=2) + "\n")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -114,12 +114,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import os
 
     from PIL import Image
 
-    from faceforge.commands._paths import output_folder, photo_message
+    from faceforge.commands._paths import output_folder, photo_message, write_json
     from faceforge.errors import EditTargetError, FaceForgeError, ModelLoadError
     from faceforge.loading import load_pretrained
     from faceforge.models.au_detector import AUDetector
@@ -154,13 +152,7 @@ def run(args: argparse.Namespace) -> int:
         if face.frames:
             write_animation(face.frames, out / f"face_{i}.gif")
     report = {"model": args.model, "photo": str(args.photo), **result.to_dict()}
-    # Written whole and then renamed: an interrupted run never leaves half a JSON file behind.
-    partial = out / f".edit.json.{os.getpid()}.partial"
-    try:
-        partial.write_text(json.dumps(report, indent=2) + "\n")
-        partial.replace(out / "edit.json")
-    finally:
-        partial.unlink(missing_ok=True)
+    write_json(out / "edit.json", report)
     print(f"{args.photo}: {len(result.faces)} face(s) edited to {target.describe()} -> {out}")
     return 0
 

@@ -62,24 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _write_json(path: Path, report: dict) -> None:
-    import json
-    import os
-
-    # Written whole and then renamed: an interrupted run never leaves half a JSON file behind.
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(json.dumps(report, indent=2) + "\n")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from faceforge.commands._paths import output_folder, photo_message
+    from faceforge.commands._paths import output_folder, photo_message, write_json
     from faceforge.errors import FaceForgeError
     from faceforge.face.video import is_video
     from faceforge.magnification import magnify_photo, magnify_video
@@ -98,14 +85,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     report = {"model": args.model, "input": str(args.input), **result.to_dict()}
     if video:
-        _write_json(out / "magnify.json", report)
+        write_json(out / "magnify.json", report)
         faces = sum(len(fs) for fs in result.faces)
         print(f"{args.input}: {faces} face(s) magnified in {len(result.faces)} frames -> {out}")
         return 0
     Image.fromarray(result.photo).save(out / "magnified.png")
     for i, face in enumerate(result.faces):
         Image.fromarray(np.concatenate([face.weak, face.magnified, face.heat_picture()], 1)).save(out / f"face_{i}.png")
-    _write_json(out / "magnify.json", report)
+    write_json(out / "magnify.json", report)
     summary = ", ".join(f"{f.expression_before} -> {f.expression_after}" for f in result.faces)
     print(f"{args.input}: {len(result.faces)} face(s) magnified ({summary}) -> {out}")
     return 0

@@ -68,10 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import os
 
-    from faceforge.commands._paths import output_file, photo_message
+    from faceforge.commands._paths import output_file, photo_message, write_json
     from faceforge.errors import FaceForgeError
     from faceforge.pipelines import RECOGNITION_ROUTES, recognition_scale, recognize_photo
 
@@ -96,13 +94,7 @@ def run(args: argparse.Namespace) -> int:
         how = f"at x{scale}" if scale is not None else "as given"
         labels = ", ".join(face.label for face in result.faces)
         print(f"{path}: {len(result.faces)} face(s) {how}; FSR-FER reads {labels}")
-    # Written whole and then renamed: an interrupted run never leaves half a JSON file behind.
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(json.dumps(report, indent=2) + "\n")
-        partial.replace(out)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_json(out, report)
     print(f"-> {out}")
     if failed:
         print(f"faceforge recognize: {failed} of {len(args.photos)} photos failed", file=sys.stderr)
