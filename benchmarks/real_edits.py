@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -54,19 +53,15 @@ from faceforge.metrics.bootstrap import BootstrapTable, bootstrap_interval
 from faceforge.pipelines import EditTarget, edit_crops, estimate_aus
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling scripts: real_faces
+
+import real_faces  # noqa: E402
+
 TARGETS = ("happiness", "surprise", "anger", "sadness")
 NEUTRAL = "neutral"
 OVERALL = "overall"
 COLUMNS = ("read before", "read after", "after - before", "dp(target)", "ID < 0.6", "ID dist", "pixel change")
 DIGITS = {"read before": 0, "read after": 0, "after - before": 0, "ID < 0.6": 0, "pixel change": 1}
-
-
-def _sibling(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def short(probabilities: Mapping[str, float]) -> str:
@@ -208,7 +203,6 @@ def main() -> None:
     from faceforge.registry import default_model
     from faceforge.training.report import cpu_name
 
-    real_faces = _sibling("real_faces")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="cascade-efgan", help="shipped name, folder or Hub id of the editor")
     parser.add_argument("--expressions", nargs="+", default=list(TARGETS),

@@ -17,7 +17,6 @@ the repository, as the photos themselves).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,14 +28,9 @@ import faceforge
 from faceforge.pipelines import recognize_crops
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling scripts: real_faces
 
-
-def _sibling(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+import real_faces  # noqa: E402
 
 
 def short(probabilities: dict[str, float]) -> str:
@@ -57,7 +51,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "real_recognition.json")
     args = parser.parse_args()
 
-    real = _sibling("real_faces").aligned_real_faces(args.real_cache, args.photos,
+    real = real_faces.aligned_real_faces(args.real_cache, args.photos,
                                                      min_eye_distance=args.min_eye_distance, verbose=False)
     if not real:
         raise SystemExit("no real face found: check the photos or pass --photos DIR")
@@ -88,7 +82,7 @@ def main() -> None:
     results["agreement_with_hr"] = summary
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
-    args.sheet = args.sheet or Path(args.real_cache or _sibling("real_faces").default_cache()) / "real_recognition.png"
+    args.sheet = args.sheet or Path(args.real_cache or real_faces.default_cache()) / "real_recognition.png"
     sheet(names, hr, by_scale).save(args.sheet)
     print(f"wrote {args.out} and {args.sheet}")
 

@@ -152,3 +152,24 @@ def test_real_restoration_scores_models_against_bicubic_on_the_same_inputs():
     got = bench.scores(bicubic, hr)
     assert got["psnr"].shape == (3,) and (got["psnr"] > 15).all() and (got["ssim"] <= 1).all()
     assert (bench.scores(hr, hr)["psnr"] == bench.PSNR_CAP).all()  # identical images: the cap, not inf
+
+
+def test_real_restoration_occludes_every_input_alike_and_scores_the_square_apart():
+    from faceforge.pipelines import occlusion_masks
+
+    bench = _load("real_restoration")
+    g = torch.Generator().manual_seed(1)
+    hr = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 132, 132, generator=g), 5, 1)
+    mask = occlusion_masks("random", 2, 128, 16, seed=0)
+    bicubic = bench.restore(None, hr, mask)
+    lr = bench.to_low_resolution(hr, 16, quantize=True)
+    assert bench.restore(None, hr).sub(bicubic).abs().max() > 0.1  # the square changed the input
+    hidden = mask[:, :, :, :].repeat_interleave(8, -1).repeat_interleave(8, -2).bool().expand_as(bicubic)
+    assert bicubic[hidden].mean() < lr.mean() / 2  # the square stays dark in the bicubic upsampling
+    got = bench.scores(bicubic, hr, mask)
+    assert got["psnr_occluded"].shape == (2,) and (got["psnr_occluded"] < got["psnr"]).all()
+    # a face right everywhere but in the square scores the square's PSNR alone there
+    patched = torch.where(hidden, torch.zeros_like(hr), hr)
+    right = bench.scores(patched, hr, mask)
+    assert (right["psnr"] < bench.PSNR_CAP).all() and (right["psnr_occluded"] < 15).all()
+    assert (bench.scores(hr, hr, mask)["psnr_occluded"] == bench.PSNR_CAP).all()
