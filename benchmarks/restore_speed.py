@@ -1,6 +1,6 @@
 """Speed of face restoration (MPENet / MPEGAN / IGCN, x8 16x16 -> 128x128), with the model's PSNR beside it.
 
-    python benchmarks/restore_speed.py [--model mpenet [igcn ...]] [--faces 200] [--repeats 10]
+    python benchmarks/restore_speed.py [--model mpenet [igcn ...]] [--faces 200] [--repeats 10] [--precisions fp32]
 
 Several ``--model`` are measured one after the other in the same run, so their figures compare (IGCN's latency
 beside MPENet's: ``--model mpenet igcn``).
@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--synth-version", type=int, choices=(1, 2), default=2,
                         help="FaceForge-Synth renderer of the test faces (2: what the shipped models were trained on)")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+                        help="CPU precisions to time (bf16 autocast pays only on CPUs with bf16 instructions)")
     args = parser.parse_args()
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -119,7 +121,7 @@ def measure(name: str, args: argparse.Namespace) -> None:
     print(f"CPU, {torch.get_num_threads()} threads:")
     with torch.no_grad():
         peak = matmul_peak_gflops("cpu")
-        for precision in ("fp32", "bf16"):
+        for precision in args.precisions:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 one = timed(lambda: model(lr1), args.repeats)
                 eight = timed(lambda: model(lr8), max(2, args.repeats // 2))

@@ -250,6 +250,26 @@ def restore_crops(model: torch.nn.Module, crops: np.ndarray | Sequence[np.ndarra
     return results
 
 
+@torch.no_grad()
+def restore_input(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
+    """Restore one model input exactly as given: ``FaceRestoration.lr`` of another model's result, so that two
+    restorers are compared on the same pixels (the same occlusion included).
+
+    Args:
+        model: a face super-resolution network in eval mode (as :func:`restore_crops`).
+        lr: (s, s, 3) uint8, s the model's input side (16).
+
+    Returns:
+        (S, S, 3) uint8 the restored face.
+    """
+    size, lr_size = _model_sizes(model)
+    lr = np.asarray(lr)
+    if lr.shape != (lr_size, lr_size, 3) or lr.dtype != np.uint8:
+        raise ValueError(f"the input must be ({lr_size}, {lr_size}, 3) uint8, got {lr.shape} {lr.dtype}")
+    device = next(model.parameters()).device
+    return _to_uint8(model(_to_tensor(lr[None]).to(device))["sr"])[0]
+
+
 def as_face_crop(image: ImageSource, size: int) -> np.ndarray:
     """An image that already is an aligned face (e.g. a dataset crop) at ``size`` x ``size``.
 

@@ -41,6 +41,9 @@ needs_fsrfer = pytest.mark.skipif(not (shipped.HUB_CARDS / "fsrfer" / "config.js
                                   reason="the shipped FSR-FER model is not in hub_cards/")
 needs_editor = pytest.mark.skipif(not (shipped.HUB_CARDS / "cascade-efgan" / "config.json").is_file(),
                                   reason="the shipped Cascade EF-GAN model is not in hub_cards/")
+needs_igcn = pytest.mark.skipif(
+    not all((shipped.HUB_CARDS / n / "config.json").is_file() for n in ("igcn", "igcn-srgan")),
+    reason="the shipped IGCN and its SRGAN baseline are not in hub_cards/")
 needs_magnifier = pytest.mark.skipif(not (shipped.HUB_CARDS / "groupgan" / "config.json").is_file(),
                                      reason="the shipped GroupGAN model is not in hub_cards/")
 
@@ -105,6 +108,25 @@ def test_restore_endpoint_occludes_a_rectangle_or_a_painted_region(client, tmp_p
                        None, 0, api_name="/restore")
 
 
+@needs_igcn
+def test_restore_endpoint_shows_igcn_beside_its_srgan_baseline_on_the_same_occluded_input(client):
+    crop = example_path("synthetic-aligned.png")
+    slider, steps, _, plot, _, _, status = client.predict(
+        gradio_client.handle_file(crop), "igcn", "degrade", True, 1, "random", "", None, 3, api_name="/restore")
+    assert [s["caption"] for s in steps] == ["model input 16x16", "SRGAN baseline (IGCN 1x1 alone), same input",
+                                             "igcn: restored", "aligned face (reference)"]
+    assert "Occluded: 64 of 256 input pixels" in status and "igcn" in status  # an 8x8 square: a quarter
+    model_input, baseline, restored = (np.asarray(Image.open(s["image"])).astype(int) for s in steps[:3])
+    after = np.asarray(Image.open(slider[1])).astype(int)
+    assert (restored == after).all()  # the gallery's IGCN face is the slider's
+    hidden = (model_input == 0).all(-1)  # the black square, x8
+    assert hidden.sum() == 64 * 64
+    # both restorers fill the hole with a face, not black, and they are different networks
+    assert restored[hidden].mean() > 40 and baseline[hidden].mean() > 40
+    assert np.abs(restored - baseline).mean() > 1
+    assert len(plot["data"]) == 18  # IGCN has no AU branch: the AU detector's reading of the restored face
+
+
 def test_no_face_is_a_clear_message(client, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(blank)
@@ -112,6 +134,7 @@ def test_no_face_is_a_clear_message(client, tmp_path):
         client.predict(gradio_client.handle_file(str(blank)), "mpenet", "degrade", False, 1, api_name="/restore")
 
 
+@needs_igcn
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash tests/install-browser.sh)")
 def test_restoration_tab_in_a_real_browser(app):
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -125,20 +148,24 @@ def test_restoration_tab_in_a_real_browser(app):
             page.locator("#restore-input img").first.wait_for(state="visible", timeout=30_000)
             page.locator("#restore-button").click()
             pasted = page.locator("#restore-pasted img").first
-            pasted.wait_for(state="visible", timeout=120_000)
+            pasted.wait_for(state="attached", timeout=120_000)
+            page.locator("#restore-pasted").scroll_into_view_if_needed()  # a lazy image loads in view
+            pasted.wait_for(state="visible", timeout=30_000)
             page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=pasted.element_handle(),
                                    timeout=30_000)
             width = pasted.evaluate("el => el.naturalWidth")
             assert width == 512  # the astronaut photo, with her face restored in place
             assert "1 face found" in page.locator("#restore-status").inner_text()
             page.locator("#restore-slider img").first.wait_for(state="visible", timeout=30_000)
-            # The same face with a random quarter of its input occluded.
+            # The same face with a random quarter of its input occluded, restored by IGCN (trained for it).
+            page.locator("#restore-model").get_by_text("IGCN (occluded faces", exact=False).click()
             page.get_by_text("Occlusion", exact=True).click()
             page.locator("#restore-occlusion").get_by_text("Random square", exact=False).click()
             page.locator("#restore-button").click()
             page.wait_for_function("() => document.querySelector('#restore-status').innerText.includes('Occluded')",
                                    timeout=120_000)
-            assert "Occluded: 64 of 256 input pixels" in page.locator("#restore-status").inner_text()
+            status = page.locator("#restore-status").inner_text()
+            assert "Occluded: 64 of 256 input pixels" in status and "Model: igcn;" in status
         finally:
             browser.close()
 

@@ -94,8 +94,8 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(client, tmp_path):
     (("mpenet", "degrade", False, "abc"), "face to show must be a number, got 'abc'"),
     (("mpenet", "degrade", False, 0), "face to show must be between 1 and 10000"),
     (("mpenet", "degrade", False, 1.5), "face to show must be a whole number"),
-    ((None, "degrade", False, 1), "model must be one of mpenet, mpegan, got None"),
-    (("au-detector", "degrade", False, 1), "model must be one of mpenet, mpegan, got 'au-detector'"),
+    ((None, "degrade", False, 1), "model must be one of mpenet, mpegan, igcn, got None"),
+    (("au-detector", "degrade", False, 1), "model must be one of mpenet, mpegan, igcn, got 'au-detector'"),
     (("mpenet", "sideways", False, 1), "input must be one of degrade, as_given"),
     (("mpenet", "degrade", "yes", 1), "aligned face crop must be true or false"),
 ])

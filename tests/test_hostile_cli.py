@@ -73,8 +73,8 @@ def test_a_model_that_does_not_restore_faces(photo, tmp_path, capsys):
     code, _, err = restore(capsys, photo, "--out", tmp_path / "out", "--model", tmp_path / "au")
     assert code == 2
     assert err == (f"faceforge restore: error: {tmp_path / 'au'} is not a face restoration model (model_type "
-                   f"'au_detector' of the au_detector family); faceforge restore takes mpenet or mpegan, or a folder "
-                   f"or Hub repo holding an 'mpenet' or 'igcn' model\n")
+                   f"'au_detector' of the au_detector family); faceforge restore takes mpenet, mpegan, igcn, "
+                   f"igcn-srgan, or a folder or Hub repo holding an 'mpenet' or 'igcn' model\n")
     assert not (tmp_path / "out").exists()  # stopped before writing anything
 
 

@@ -255,6 +255,24 @@ def test_the_srgan_generator_has_residual_blocks_and_fewer_weights():
     assert picture.size == (64 + 32, 2 * 64 + 72)
 
 
+def test_the_bicubic_skip_starts_at_bicubic_and_learns_what_to_add():
+    torch.manual_seed(0)
+    model = IGCNGenerator(dataclasses.replace(IGCNGenerator.tiny_config(), bicubic_skip=True))
+    lr = torch.rand(2, 3, 8, 8)
+    assert torch.equal(model(lr)["sr"], imresize(lr, size=32))  # untrained: the MATLAB-bicubic upsampling
+    target = imresize(lr, size=32).flip(-1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        loss = F.mse_loss(model(lr)["sr"], target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert F.mse_loss(model(lr)["sr"], target) < 0.7 * F.mse_loss(imresize(lr, size=32), target)
+    # the paper's generator draws the whole face: untrained, it is no bicubic
+    paper = IGCNGenerator(IGCNGenerator.tiny_config())
+    assert (paper(lr)["sr"] - imresize(lr, size=32)).abs().mean() > 0.01
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"scale": 6, "image_size": 96}, "power of two"),
     ({"image_size": 100}, "divisible by scale 8"),

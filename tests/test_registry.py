@@ -141,8 +141,8 @@ def test_app_roles_name_shipped_models_and_the_app_uses_them():
     roles = registry.roles()
     assert set(roles.values()) <= set(registry.shipped_models())
     assert default_models() == {"au": "au-detector", "expression": "expression-classifier", "mpenet": "mpenet",
-                                "mpegan": "mpegan", "fsrfer": "fsrfer", "editor": "cascade-efgan",
-                                "magnifier": "groupgan"}
+                                "mpegan": "mpegan", "igcn": "igcn", "igcn_baseline": "igcn-srgan", "fsrfer": "fsrfer",
+                                "editor": "cascade-efgan", "magnifier": "groupgan"}
     assert registry.default_model("evaluator.au") == "au-evaluator-robust"
     assert registry.default_model("evaluator.au_sharp") == "au-evaluator"
     with pytest.raises(KeyError, match="unknown role"):

@@ -50,7 +50,8 @@ def test_every_shipped_model_loads_and_has_a_card_with_test_results(name):
 TRAINED_BY = {"au-detector": "au_detector", "au-evaluator": "au_evaluator",
               "au-evaluator-robust": "au_evaluator_robust",
               "expression-classifier": "expression_classifier", "expression-evaluator": "expression_evaluator",
-              "face-alignment": "face_alignment", "mpenet": "mpenet_cpu", "covpoolfer": "covpoolfer_cpu"}
+              "face-alignment": "face_alignment", "mpenet": "mpenet_cpu", "covpoolfer": "covpoolfer_cpu",
+              "igcn": "igcn_cpu"}
 FROM_DATA = {"model_type", "aus", "thresholds", "classes", "au_backbone", "au_image_size", "au_drop_rate"}
 
 

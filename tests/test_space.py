@@ -155,7 +155,8 @@ def test_space_builds_installs_offline_and_starts(tmp_path):
     # What the Space says about where faceforge and the weights come from.
     record = json.loads((space / "space_build.json").read_text())
     models = record["models"]
-    assert set(models) == {"au", "expression", "mpenet", "mpegan", "fsrfer", "editor", "magnifier"}
+    assert set(models) == {"au", "expression", "mpenet", "mpegan", "igcn", "igcn_baseline", "fsrfer", "editor",
+                           "magnifier"}
     requirements = _requirement_lines(space / "requirements.txt")
     assert requirements and not [line for line in requirements if "faceforge" in line.lower()]
     header = (space / "requirements.txt").read_text()

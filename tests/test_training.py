@@ -142,8 +142,8 @@ def test_each_training_config_renders_the_faces_its_shipped_card_names():
         data = next(line for line in card.read_text().splitlines() if line.startswith("| data |"))
         assert f"FaceForge-Synth v{run.synth_version} (renderer {run.synth_version}" in data, (path.name, data)
         checked += 1
-    # the six priors, and the paper and CPU configs of mpenet, mpegan, covpoolfer, fsrfer and groupgan
-    assert checked == 16
+    # the six priors, and the paper and CPU configs of mpenet, mpegan, covpoolfer, fsrfer, groupgan and igcn
+    assert checked == 18
 
 
 def test_unknown_task_names_the_known_ones():

@@ -35,12 +35,13 @@ def occlusion_argument(text: str):
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "restore",
-        help="restore the faces in photos with MPENet or MPEGAN (x8 face super-resolution)",
+        help="restore the faces in photos with MPENet, MPEGAN or IGCN (x8 face super-resolution)",
         description="Find every face, restore it from 16x16 to 128x128 and paste it back into the photo.",
     )
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos (or aligned crops with --aligned)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the results")
-    p.add_argument("--model", default="mpenet", help="shipped name (mpenet, mpegan, igcn), folder or Hub id")
+    p.add_argument("--model", default="mpenet",
+                   help="shipped name (mpenet, mpegan, igcn, igcn-srgan), folder or Hub id")
     p.add_argument("--mode", choices=("degrade", "as_given"), default="degrade",
                    help="degrade: bicubic x8 down first (the papers' protocol); as_given: the faces are already "
                         "small, the photo is enlarged")
@@ -116,7 +117,7 @@ def restoration_model(name: str) -> FaceForgeModel:
     except KeyError:
         family = ""
     restoring = [cls.config_class.model_type_default() for cls in (MPENet, IGCNGenerator)]
-    shipped = " or ".join(s.name for kind in restoring for s in family_of(kind).shipped)
+    shipped = ", ".join(s.name for kind in restoring for s in family_of(kind).shipped)
     kinds = " or ".join(repr(kind) for kind in restoring)
     raise ModelLoadError(f"{name} is not a face restoration model (model_type {model_type!r}{family}); "
                          f"faceforge restore takes {shipped}, or a folder or Hub repo holding an {kinds} model")

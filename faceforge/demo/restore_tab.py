@@ -1,5 +1,6 @@
-"""The Restoration tab: x8 face super-resolution of every face in a photo with MPENet or MPEGAN, optionally of
+"""The Restoration tab: x8 face super-resolution of every face in a photo with MPENet, MPEGAN or IGCN, optionally of
 faces with part of their input occluded (a random square, a rectangle, or a region painted over the aligned face).
+IGCN's restoration is shown beside its SRGAN baseline's (IGCN 1x1 alone) on the very same input.
 
 All the work is :func:`faceforge.pipelines.restore_photo`; this module turns its result into components.
 """
@@ -19,9 +20,12 @@ from faceforge.demo.inputs import boolean, choice, drawn_mask, number, public_me
 from faceforge.demo.models import get_model, model_id, read_face
 from faceforge.errors import FaceForgeError
 from faceforge.face.aus import au_label
-from faceforge.pipelines import PhotoRestoration, restore_photo
+from faceforge.pipelines import FaceRestoration, PhotoRestoration, restore_input, restore_photo
 
-MODELS = [("MPENet (PSNR-oriented)", "mpenet"), ("MPEGAN (perceptual: + perceptual and adversarial losses)", "mpegan")]
+MODELS = [("MPENet (PSNR-oriented)", "mpenet"), ("MPEGAN (perceptual: + perceptual and adversarial losses)", "mpegan"),
+          ("IGCN (occluded faces: graph convolutions over face patches)", "igcn")]
+# the app role of the baseline each model is shown beside, on the same input
+BASELINES = {"igcn": ("igcn_baseline", "SRGAN baseline (IGCN 1x1 alone), same input")}
 MODES = [("Treat as low-resolution: degrade each face to 16x16 first (the papers' protocol)", "degrade"),
          ("Restore as given: the faces are already small; enlarge the photo", "as_given")]
 OCCLUSIONS = [("None", "none"),
@@ -38,6 +42,20 @@ def _au_views(result, detector_restored: dict[str, float], detector_input: dict[
     rows = [[a, round(branch[a], 3) if a in branch else None, round(detector_restored.get(a, float("nan")), 3),
              round(detector_input.get(a, float("nan")), 3)] for a in labels]
     return plot, pd.DataFrame(rows, columns=AU_COLUMNS)
+
+
+def _outputs(model_name: str, face: FaceRestoration) -> list[tuple[str, str]]:
+    """The gallery's restorations: MPENet's recurrent steps, or IGCN's face after its baseline's on the same input."""
+    if len(face.steps) > 1:
+        return [(png_in_cache(step, f"step{t}.png"), f"step {t}") for t, step in enumerate(face.steps, start=1)]
+    shown = []
+    if model_name in BASELINES:
+        role, caption = BASELINES[model_name]
+        try:
+            shown.append((png_in_cache(restore_input(get_model(role), face.lr), "baseline.png"), caption))
+        except FaceForgeError as err:
+            gr.Warning(f"the baseline could not be loaded: {err}")
+    return [*shown, (png_in_cache(face.restored, "restored.png"), f"{model_name}: restored")]
 
 
 def occlusion_input(kind, rectangle, drawing, size: int):
@@ -98,7 +116,7 @@ def restore(image, model_name, mode, aligned, face_number, occlusion="none", rec
     size = face.restored.shape[0]
     gallery = [(png_in_cache(pixelated(face.lr, size), "input.png"),
                 f"model input {face.lr.shape[0]}x{face.lr.shape[1]}")]
-    gallery += [(png_in_cache(step, f"step{t}.png"), f"step {t}") for t, step in enumerate(face.steps, start=1)]
+    gallery += _outputs(model_name, face)
     gallery.append((png_in_cache(face.original, "aligned.png"),
                     "aligned face (reference)" if mode == "degrade" else "aligned face as given"))
     landmarks = (np.asarray(draw_landmarks(face.restored, face.landmarks, zoom=3)) if face.landmarks is not None
@@ -127,18 +145,20 @@ def restore(image, model_name, mode, aligned, face_number, occlusion="none", rec
 
 def build_restore_tab() -> None:
     gr.Markdown(
-        "x8 face super-resolution guided by facial landmarks and action units (MPENet / MPEGAN, Zhang and Liu). "
-        "Every face is found (dlib), aligned onto faceforge's 128x128 template, restored from 16x16 and pasted "
-        "back. The shipped weights are trained on FaceForge-Synth only (renderer 2, the shaded 3-D faces; see the "
-        "model cards): real photos are outside their training data. An occlusion paints part of each face's 16x16 "
-        "input black, as IGCN's training does; MPENet and MPEGAN were trained on unoccluded faces, so this shows "
+        "x8 face super-resolution guided by facial landmarks and action units (MPENet / MPEGAN, Zhang and Liu), "
+        "and of occluded faces with graph convolutions over face patches and an AU-classifier loss (IGCN, Liu et "
+        "al.). Every face is found (dlib), aligned onto faceforge's 128x128 template, restored from 16x16 and "
+        "pasted back. The shipped weights are trained on FaceForge-Synth only (renderer 2, the shaded 3-D faces; "
+        "see the model cards): real photos are outside their training data. An occlusion paints part of each "
+        "face's 16x16 input black, as IGCN's training does: IGCN is trained for it and is shown beside its SRGAN "
+        "baseline on the same input; MPENet and MPEGAN were trained on unoccluded faces, so with them this shows "
         "what they make of a face with a part missing."
     )
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                              height=320, elem_id="restore-input")
-            model_name = gr.Radio(MODELS, value="mpenet", label="Model")
+            model_name = gr.Radio(MODELS, value="mpenet", label="Model", elem_id="restore-model")
             mode = gr.Radio(MODES, value="degrade", label="Input")
             with gr.Row():
                 aligned = gr.Checkbox(value=False, label="The picture is one aligned face crop (skip detection)")
@@ -157,17 +177,20 @@ def build_restore_tab() -> None:
                                          sources=[], transforms=[], layers=False)
             run = gr.Button("Restore", variant="primary", elem_id="restore-button")
             gr.Examples(
-                examples=[[example_path("synthetic-group.png"), "mpenet", "degrade", False, 1],
-                          [example_path("synthetic-aligned.png"), "mpegan", "degrade", True, 1],
-                          [example_path("astronaut.png"), "mpenet", "degrade", False, 1]],
-                inputs=[image, model_name, mode, aligned, face_number],
-                label="Examples: synthetic faces and a real photo (scikit-image's astronaut, NASA)",
+                examples=[[example_path("synthetic-group.png"), "mpenet", "degrade", False, 1, "none"],
+                          [example_path("synthetic-aligned.png"), "mpegan", "degrade", True, 1, "none"],
+                          [example_path("synthetic-aligned.png"), "igcn", "degrade", True, 1, "random"],
+                          [example_path("astronaut.png"), "mpenet", "degrade", False, 1, "none"]],
+                inputs=[image, model_name, mode, aligned, face_number, occlusion],
+                label="Examples: synthetic faces (one occluded, for IGCN) and a real photo (scikit-image's "
+                      "astronaut, NASA)",
             )
         with gr.Column(scale=1):
             status = gr.Markdown(elem_id="restore-status")
             slider = gr.ImageSlider(label="Before (bicubic from the model input) / after (restored)",
                                     type="numpy", format="png", max_height=420, elem_id="restore-slider")
-            steps = gr.Gallery(label="Model input, the three recurrent steps, and the aligned face", columns=5,
+            steps = gr.Gallery(label="Model input, the restorations (MPENet / MPEGAN: the three recurrent steps; "
+                                     "IGCN: its SRGAN baseline, then IGCN), and the aligned face", columns=5,
                                height=170, object_fit="contain", format="png")
     with gr.Row():
         landmarks = gr.Image(label="Landmarks of the alignment branch (on the restored face)", type="numpy",

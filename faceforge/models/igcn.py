@@ -53,6 +53,8 @@ Reading of the parts the paper leaves open (each a config field where it can var
   clamped (``restore`` clamps).
 * The adjacency depends only on the grid and the config's relation fields; it is rebuilt from ``config.json`` and
   not stored with the weights.
+* ``bicubic_skip`` (off in the paper's config, on in the CPU one): the output is the input's MATLAB-bicubic
+  upsampling plus what the network draws, VDSR's global skip (:class:`IGCNConfig` says why).
 
 The training losses (Eq. (1)-(5)) are in ``faceforge/training/tasks/igcn.py``.
 """
@@ -69,11 +71,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceforge.data.degrade import imresize
 from faceforge.face.aus import AU_CENTRE_RULES, FACEFORGE_AUS, au_centres
 from faceforge.face.expressions import EMFACS_PROTOTYPES
 from faceforge.face.landmarks import GROUPS
 from faceforge.face.template import CANONICAL_TEMPLATE_128, TEMPLATE_SIZE
-from faceforge.family import ModelFamily, Paper
+from faceforge.family import ModelFamily, Paper, Shipped
 from faceforge.modeling import FaceForgeModel, ModelConfig
 from faceforge.models.mpenet import MPEGANDiscriminator, MPEGANDiscriminatorConfig
 
@@ -375,6 +378,11 @@ class IGCNConfig(ModelConfig):
         au_relations: link the patches of co-occurring and exclusive AUs' centres.
         similarity_threshold: cosine similarity of landmark content from which patches are linked; None: no such links.
         adjacency_aus: the AUs whose centres the AU relations link (default: faceforge's 18).
+        bicubic_skip: add the MATLAB-bicubic upsampling of the input to the output, so that the network learns the
+            residual (VDSR's global skip; the tail starts at zero and the untrained network returns bicubic). Not
+            in the paper, whose SRGAN generator draws the whole face: at a CPU's few hundred iterations that
+            generator has only learned a mean face (every input restored to the same grey blur, seen on the
+            samples of the 64- and 32-channel runs), while this one starts from the input.
     """
 
     model_type: str = "igcn"
@@ -388,6 +396,7 @@ class IGCNConfig(ModelConfig):
     au_relations: bool = True
     similarity_threshold: float | None = 0.5
     adjacency_aus: tuple[int, ...] = FACEFORGE_AUS
+    bicubic_skip: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -464,6 +473,9 @@ class IGCNGenerator(FaceForgeModel):
         self.upsample = nn.Sequential(*(nn.Sequential(nn.Conv2d(c, 4 * c, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU())
                                         for _ in range(int(math.log2(config.scale)))))
         self.tail = nn.Conv2d(c, 3, 9, 1, 4)
+        if config.bicubic_skip:  # the untrained network returns the bicubic upsampling
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     @classmethod
     def tiny_config(cls) -> IGCNConfig:
@@ -495,7 +507,11 @@ class IGCNGenerator(FaceForgeModel):
             raise ValueError(f"IGCNGenerator takes (B, 3, {cfg.lr_size}, {cfg.lr_size}) faces, got {tuple(lr.shape)}")
         head = self.head((lr - 0.5) / 0.5)
         features = self.body_end(self.body(head)) + head  # SRGAN's long skip around the blocks
-        sr = self.tail(self.upsample(features)) * 0.5 + 0.5
+        drawn = self.tail(self.upsample(features)) * 0.5
+        if cfg.bicubic_skip:
+            sr = imresize(lr, size=cfg.image_size) + drawn
+        else:
+            sr = drawn + 0.5
         return IGCNOutput(sr=sr, steps=(sr,))
 
     @torch.no_grad()
@@ -541,4 +557,10 @@ FAMILY = ModelFamily(
     networks=(IGCNGenerator, IGCNDiscriminator),
     tasks={"igcn": "faceforge.training.tasks.igcn:IGCNTask"},
     evaluators={"igcn": "faceforge.training.tasks.igcn:evaluate_occluded_restoration"},
+    shipped=(
+        Shipped("igcn", "IGCN: occluded 16x16 faces -> 128x128 with RRMBs (graph convolutions over face patches) and "
+                        "an AU-classifier loss", roles=("app.igcn",)),
+        Shipped("igcn-srgan", "IGCN's SRGAN baseline: the same generator with IGCN 1x1 alone and no AU loss, trained "
+                              "on the same faces and schedule", roles=("app.igcn_baseline",)),
+    ),
 )
